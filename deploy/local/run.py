@@ -1,0 +1,99 @@
+"""`make run`: Kafka, SecantusDB and the four services on this machine, with a demo consultation.
+
+Ctrl-C (or SIGTERM) stops the services gracefully, then the infrastructure.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+from datetime import UTC, datetime, timedelta
+
+import httpx
+
+from deploy.local import infra as local_infra
+from deploy.local.processes import ServiceProcess, make_services
+
+DEMO_ID = "demo"
+ADMIN_TOKEN = "dev-admin-token-change-me"  # noqa: S105 (the development default of ingest)
+
+
+def main() -> int:
+    infra = local_infra.Infra(
+        profile="run",
+        kafka_port=int(os.environ.get("COD_LOCAL_KAFKA_PORT", 9092)),
+        kafka_controller_port=int(os.environ.get("COD_LOCAL_KAFKA_CONTROLLER_PORT", 9093)),
+        mongo_port=int(os.environ.get("COD_LOCAL_MONGO_PORT", 27017)),
+    )
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    print("starting Kafka and SecantusDB…", flush=True)
+    try:
+        local_infra.up(infra)
+    except local_infra.InfraError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    services = make_services(infra)
+    try:
+        for service in services.values():
+            service.start()
+        for service in services.values():
+            service.wait_ready()
+        ingest = services["ingest"].url
+        now = datetime.now(UTC)
+        days = float(os.environ.get("COD_DEMO_DAYS", "61"))
+        demo = {
+            "title": "Consultation des réutilisateurs de données culturelles (démo)",
+            "opens_at": (now - timedelta(minutes=1)).isoformat(),
+            "closes_at": (now + timedelta(days=days)).isoformat(),
+        }
+        answer = httpx.put(
+            f"{ingest}/v1/consultations/{DEMO_ID}",
+            json=demo,
+            headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+            timeout=10,
+        )
+        answer.raise_for_status()
+        print(_banner(services, demo), flush=True)
+        while not stop.is_set():
+            for service in services.values():
+                if not service.running():
+                    print(f"{service.name} stopped unexpectedly; see {service.log}", file=sys.stderr)
+                    stop.set()
+            stop.wait(1.0)
+    finally:
+        print("\nstopping the services…", flush=True)
+        for service in services.values():
+            service.stop()
+        print("stopping Kafka and SecantusDB…", flush=True)
+        local_infra.down(infra)
+    return 0
+
+
+def _banner(services: dict[str, ServiceProcess], demo: dict[str, str]) -> str:
+    ingest, scoring, publisher = (services[n].url for n in ("ingest", "scoring", "publisher"))
+    catalogue = services["catalogue"].url
+    return f"""
+Consultation Open Data is running.
+  ingest     {ingest}      POST /v1/consultations/{DEMO_ID}/responses
+  catalogue  {catalogue}      GET  /v1/datasets?status=not_open
+  scoring    {scoring}      GET  /v1/consultations/{DEMO_ID}/rankings?kind=open
+  publisher  {publisher}      GET  /v1/consultations/{DEMO_ID}/results (after {demo["closes_at"]})
+  logs       .local/run/logs/
+
+Try:
+  curl -s -XPOST {ingest}/v1/consultations/{DEMO_ID}/responses -H 'Content-Type: application/json' \\
+    -d '{{"respondent": {{"profile": "researcher"}},
+         "open_requests": [{{"dataset_id": "census-bibliotheques-publiques-activite-annuelle",
+                            "priority": "essential"}}]}}'
+  curl -s '{scoring}/v1/consultations/{DEMO_ID}/rankings?kind=open'
+
+Ctrl-C stops everything.
+"""
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,87 @@
+"""The catalogue's subscriber: decode each response, enrich it, forward it (or dead-letter it)."""
+
+from typing import Any
+
+from aiokafka import ConsumerRecord
+from faststream import AckPolicy
+from faststream.kafka import KafkaRouter
+from prometheus_client import CollectorRegistry, Counter
+from pydantic import BaseModel, ValidationError
+
+from services.catalogue.domain import Catalogue
+from services.catalogue.settings import CatalogueSettings
+from shared.contracts import ResponseSubmitted, utc_now
+from shared.kafka import EventPublisher, dead_letter, keep_records
+from shared.topics import DEAD_LETTERS, RESPONSES_ENRICHED, RESPONSES_SUBMITTED
+
+SERVICE = "catalogue"
+
+
+class CatalogueMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.enriched = Counter(
+            "catalogue_responses_enriched_total", "Responses enriched and forwarded.", registry=registry
+        )
+        self.datasets = Counter(
+            "catalogue_dataset_references_total",
+            "Dataset references in responses, by whether the catalogue knows them.",
+            ["outcome"],
+            registry=registry,
+        )
+        self.suggestions = Counter(
+            "catalogue_suggestions_total",
+            "Missing-dataset suggestions, matched to a dataset or grouped by title.",
+            ["outcome"],
+            registry=registry,
+        )
+        self.dead_letters = Counter(
+            "catalogue_dead_letters_total", "Messages sent to the dead-letter topic.", registry=registry
+        )
+
+
+def enrich_batch(
+    records: list[ConsumerRecord[bytes, bytes]], catalogue: Catalogue, metrics: CatalogueMetrics
+) -> tuple[list[tuple[str | None, BaseModel]], list[tuple[str | None, BaseModel]]]:
+    """Enriched responses to forward and dead letters, for one batch of records."""
+    forward: list[tuple[str | None, BaseModel]] = []
+    dead: list[tuple[str | None, BaseModel]] = []
+    now = utc_now()
+    for record in records:
+        key = record.key.decode("utf-8", "replace") if record.key is not None else None
+        try:
+            response = ResponseSubmitted.model_validate_json(record.value or b"")
+        except ValidationError as error:
+            dead.append((key, dead_letter(SERVICE, record, f"not a {ResponseSubmitted.__name__}: {error}")))
+            continue
+        enriched = catalogue.enrich(response, now)
+        named = len(response.open_requests) + len(response.improvement_requests)
+        metrics.datasets.labels("known").inc(len(enriched.datasets))
+        metrics.datasets.labels("unknown").inc(named - len(enriched.datasets))
+        for match in enriched.suggestions:
+            metrics.suggestions.labels("matched" if match.matched_dataset_id else "grouped").inc()
+        forward.append((key, enriched))
+    return forward, dead
+
+
+def build_router(
+    settings: CatalogueSettings, catalogue: Catalogue, publisher: EventPublisher, metrics: CatalogueMetrics
+) -> KafkaRouter:
+    router = KafkaRouter()
+
+    @router.subscriber(
+        RESPONSES_SUBMITTED,
+        group_id=settings.consumer_group,
+        batch=True,
+        max_records=settings.batch_max_records,
+        auto_offset_reset="earliest",
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+        decoder=keep_records,
+    )
+    async def enrich_responses(records: Any) -> None:
+        forward, dead = enrich_batch(records, catalogue, metrics)
+        await publisher.publish(RESPONSES_ENRICHED, forward)
+        await publisher.publish(DEAD_LETTERS, dead)
+        metrics.enriched.inc(len(forward))
+        metrics.dead_letters.inc(len(dead))
+
+    return router

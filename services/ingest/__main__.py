@@ -1,0 +1,6 @@
+from services.ingest.app import SERVICE, create_app
+from services.ingest.settings import IngestSettings
+from shared.service import run_service
+
+if __name__ == "__main__":
+    run_service(SERVICE, IngestSettings(), create_app)

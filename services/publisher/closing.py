@@ -1,0 +1,147 @@
+"""Closing a consultation: wait for the watermark, freeze the rankings, emit the results once."""
+
+import asyncio
+import logging
+import time
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Protocol
+
+import httpx
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+from services.publisher.domain import Offsets, build_results, caught_up, is_due
+from services.publisher.repository import ResultsRepository
+from shared.contracts import ConsultationDefined, RankingKind, RankingPage, ResultsPublished, utc_now
+from shared.topics import CATALOGUE_GROUP, RESPONSES_ENRICHED, RESPONSES_SUBMITTED, SCORING_GROUP
+
+PAGE = 10_000
+
+
+class Progress(Protocol):
+    async def end_offsets(self, topic: str) -> Offsets: ...
+
+    async def committed(self, group: str, topic: str) -> Offsets: ...
+
+
+class Emitter(Protocol):
+    async def emit_once(self, results: ResultsPublished) -> tuple[ResultsPublished, bool]: ...
+
+
+class Rankings(Protocol):
+    async def page(self, consultation_id: str, kind: RankingKind) -> RankingPage: ...
+
+
+class ScoringClient:
+    """Reads complete rankings from the scoring service's HTTP API."""
+
+    def __init__(self, base_url: str) -> None:
+        self._client = httpx.AsyncClient(base_url=base_url, timeout=30.0)
+
+    async def page(self, consultation_id: str, kind: RankingKind) -> RankingPage:
+        items = []
+        offset = 0
+        while True:
+            response = await self._client.get(
+                f"/v1/consultations/{consultation_id}/rankings",
+                params={"kind": kind.value, "limit": PAGE, "offset": offset},
+            )
+            response.raise_for_status()
+            page = RankingPage.model_validate_json(response.content)
+            items += page.items
+            offset += PAGE
+            if offset >= page.total:
+                return page.model_copy(update={"items": items, "offset": 0, "limit": len(items)})
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+
+class PublisherMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.published = Counter(
+            "publisher_results_published_total",
+            "Results messages emitted by this process.",
+            registry=registry,
+        )
+        self.close_seconds = Histogram(
+            "publisher_close_to_results_seconds",
+            "From closes_at to results stored.",
+            buckets=(1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800),
+            registry=registry,
+        )
+        self.watermark_seconds = Histogram(
+            "publisher_watermark_wait_seconds",
+            "Time waiting for the pipeline to score everything.",
+            registry=registry,
+        )
+
+
+class Closer:
+    def __init__(
+        self,
+        consultations: Mapping[str, ConsultationDefined],
+        progress: Progress,
+        rankings: Rankings,
+        emitter: Emitter,
+        repository: ResultsRepository,
+        settle: timedelta,
+        poll_interval_s: float,
+        metrics: PublisherMetrics,
+        logger: logging.Logger,
+    ) -> None:
+        self._consultations = consultations
+        self._progress = progress
+        self._rankings = rankings
+        self._emitter = emitter
+        self._repository = repository
+        self._settle = settle
+        self._poll = poll_interval_s
+        self._metrics = metrics
+        self._logger = logger
+        self._published: set[str] = set()
+
+    async def run_forever(self) -> None:
+        while True:
+            try:
+                await self.tick()
+            except Exception:
+                self._logger.exception("closing round failed; retrying")
+            await asyncio.sleep(self._poll)
+
+    async def tick(self) -> None:
+        now = utc_now()
+        for consultation in list(self._consultations.values()):
+            cid = consultation.consultation_id
+            if cid in self._published or not is_due(consultation, now, self._settle):
+                continue
+            if await self._repository.get(cid) is None:
+                await self.close(consultation)
+            self._published.add(cid)
+
+    async def wait_until_scored(self) -> None:
+        """Every response in Kafka now has been enriched, and every enriched one scored."""
+        for topic, group in ((RESPONSES_SUBMITTED, CATALOGUE_GROUP), (RESPONSES_ENRICHED, SCORING_GROUP)):
+            end = await self._progress.end_offsets(topic)
+            # Polling another system's progress: there is no event to wait on.
+            while True:
+                if caught_up(end, await self._progress.committed(group, topic)):
+                    break
+                await asyncio.sleep(0.1)
+
+    async def close(self, consultation: ConsultationDefined) -> ResultsPublished:
+        started = time.perf_counter()
+        await self.wait_until_scored()
+        self._metrics.watermark_seconds.observe(time.perf_counter() - started)
+        frozen_at = utc_now()
+        pages = {kind: await self._rankings.page(consultation.consultation_id, kind) for kind in RankingKind}
+        results, emitted = await self._emitter.emit_once(build_results(consultation, pages, frozen_at))
+        await self._repository.save(results)
+        if emitted:
+            self._metrics.published.inc()
+        self._metrics.close_seconds.observe((utc_now() - consultation.closes_at).total_seconds())
+        self._logger.info(
+            "results published" if emitted else "results already published",
+            extra={"consultation_id": consultation.consultation_id, "respondents": results.respondents},
+        )
+        return results

@@ -1,0 +1,12 @@
+from pydantic import Field
+
+from shared.settings import ServiceSettings
+
+
+class PublisherSettings(ServiceSettings):
+    http_port: int = 8003
+    mongo_database: str = "cod_publisher"
+    scoring_url: str = Field(
+        default="http://127.0.0.1:8002", description="Base URL of the scoring service's rankings API."
+    )
+    poll_interval_s: float = Field(default=1.0, gt=0, description="How often closes are checked.")

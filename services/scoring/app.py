@@ -1,0 +1,95 @@
+"""Wiring of the scoring service: broker, router, MongoDB, consultations view, rankings API."""
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated
+
+from fastapi import FastAPI, HTTPException, Query
+
+from services.scoring.domain import method, rank
+from services.scoring.handlers import SERVICE, ScoringMetrics, build_router
+from services.scoring.repository import MongoScoringRepository
+from services.scoring.settings import ScoringSettings
+from shared.contracts import ConsultationDefined, Profile, RankingKind, RankingPage
+from shared.http import health_router, install_problem_handlers
+from shared.kafka import BrokerPublisher, StateView, ensure_topics, make_broker
+from shared.metrics import make_registry, metrics_app
+from shared.mongo import make_mongo_client, mongo_ping
+from shared.service import retry_until
+from shared.topics import CONSULTATIONS, TOPICS
+
+MAX_PAGE = 10_000
+
+
+def create_app(settings: ScoringSettings) -> FastAPI:
+    logger = logging.getLogger(SERVICE)
+    registry = make_registry()
+    metrics = ScoringMetrics(registry)
+    mongo = make_mongo_client(settings.mongo_uri, SERVICE)
+    repository = MongoScoringRepository(mongo, settings.mongo_database)
+    consultations = StateView(settings.kafka_bootstrap, CONSULTATIONS, ConsultationDefined, logger)
+    broker = make_broker(settings, registry, SERVICE)
+    broker.include_router(
+        build_router(settings, repository, BrokerPublisher(broker), consultations.get, metrics)
+    )
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if settings.kafka_create_topics:
+            await retry_until(
+                "create topics",
+                lambda: ensure_topics(settings.kafka_bootstrap, TOPICS),
+                settings.startup_timeout_s,
+                logger,
+            )
+        await retry_until("connect to MongoDB", repository.ensure_indexes, settings.startup_timeout_s, logger)
+        await retry_until("read consultations", consultations.start, settings.startup_timeout_s, logger)
+        await retry_until("connect to Kafka", broker.start, settings.startup_timeout_s, logger)
+        yield
+        await broker.stop()
+        await consultations.stop()
+        await mongo.close()
+
+    async def broker_ready() -> bool:
+        return await broker.ping(timeout=2.0)
+
+    async def mongo_ready() -> bool:
+        return await mongo_ping(mongo)
+
+    async def views_ready() -> bool:
+        return consultations.ready.is_set()
+
+    app = FastAPI(title="Consultation Open Data — scoring", version="1", lifespan=lifespan)
+    install_problem_handlers(app)
+    app.include_router(
+        health_router({"kafka": broker_ready, "mongodb": mongo_ready, "consultations": views_ready})
+    )
+    app.mount("/metrics", metrics_app(registry))
+
+    @app.get("/v1/consultations/{consultation_id}/rankings")
+    async def rankings(
+        consultation_id: str,
+        kind: RankingKind = RankingKind.OPEN,
+        profile: Profile | None = None,
+        limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
+        offset: Annotated[int, Query(ge=0)] = 0,
+    ) -> RankingPage:
+        """A live ranking: to open, to improve, or suggestions; optionally for one profile."""
+        if consultations.get(consultation_id) is None:
+            raise HTTPException(404, f"No consultation {consultation_id!r}.")
+        ranked = rank(kind, await repository.rows(consultation_id, kind), settings.weights, profile)
+        totals = await repository.totals(consultation_id)
+        return RankingPage(
+            consultation_id=consultation_id,
+            kind=kind,
+            as_of=totals.as_of,
+            respondents=totals.respondents,
+            total=len(ranked),
+            offset=offset,
+            limit=limit,
+            method=method(settings.weights),
+            items=ranked[offset : offset + limit],
+        )
+
+    return app

@@ -1,0 +1,287 @@
+"""The default ranking (DESIGN §4) as pure functions.
+
+A respondent's *ballot* is their latest submission. Rankings are tallies over ballots: when a
+ballot is replaced, the old one's contributions are withdrawn and the new one's added. Tallies
+hold counts (respondents per priority, per profile, per kind of improvement), never weighted
+scores, so the weights stay configuration: the score is computed when a ranking is read.
+"""
+
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+
+from shared.contracts import (
+    ImprovementKind,
+    Priority,
+    Profile,
+    RankingKind,
+    RankingMethod,
+    RankingRow,
+    ResponseEnriched,
+    Tally,
+)
+
+DEFAULT_WEIGHTS: Mapping[Priority, int] = {Priority.ESSENTIAL: 3, Priority.IMPORTANT: 2, Priority.USEFUL: 1}
+RESPONDENTS = "respondents"
+
+# A tally field: ("respondents",), ("priority", p), ("improvement", k),
+# ("profile", p, "respondents") or ("profile", p, priority).
+TallyField = tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class RowId:
+    consultation_id: str
+    kind: RankingKind
+    key: str
+
+
+@dataclass
+class RowChange:
+    """Increments to one ranking row's tallies, and its display fields."""
+
+    counts: Counter[TallyField] = field(default_factory=Counter)
+    dataset_id: str | None = None
+    title: str | None = None
+
+    def add(self, other: "RowChange", sign: int = 1) -> None:
+        for name, value in other.counts.items():
+            self.counts[name] += sign * value
+        self.dataset_id = self.dataset_id or other.dataset_id
+        if sign > 0 and other.title:
+            self.title = other.title
+
+    def is_null(self) -> bool:
+        return not any(self.counts.values())
+
+
+@dataclass(frozen=True)
+class Ballot:
+    """A respondent's latest submission to a consultation, and every submission id already seen."""
+
+    consultation_id: str
+    respondent_key: str
+    response_id: str
+    received_at: datetime
+    profile: Profile
+    open: tuple[tuple[str, Priority], ...]
+    improve: tuple[tuple[str, tuple[ImprovementKind, ...]], ...]
+    suggestions: tuple[tuple[str, str | None], ...]  # (group key, matched dataset id)
+    titles: tuple[tuple[str, str], ...]  # (row key, title) for display
+    seen: frozenset[str]
+    version: int = 0
+
+    @property
+    def order(self) -> tuple[datetime, str]:
+        return self.received_at, self.response_id
+
+
+def ballot_of(enriched: ResponseEnriched, seen: frozenset[str], version: int) -> Ballot:
+    """The ballot a submission casts. Each dataset counts once, at its highest priority."""
+    response = enriched.response
+    rank = list(Priority)
+    open_requests: dict[str, Priority] = {}
+    for request in response.open_requests:
+        previous = open_requests.get(request.dataset_id)
+        if previous is None or rank.index(request.priority) < rank.index(previous):
+            open_requests[request.dataset_id] = request.priority
+    improve: dict[str, set[ImprovementKind]] = {}
+    for improvement in response.improvement_requests:
+        improve.setdefault(improvement.dataset_id, set()).update(improvement.kinds)
+    suggestions: dict[str, str | None] = {}
+    titles = {dataset_id: summary.title for dataset_id, summary in enriched.datasets.items()}
+    for match in enriched.suggestions:
+        suggestions.setdefault(match.group_key, match.matched_dataset_id)
+        titles.setdefault(match.group_key, match.title)
+    return Ballot(
+        consultation_id=response.consultation_id,
+        respondent_key=response.respondent_key,
+        response_id=response.response_id,
+        received_at=response.received_at,
+        profile=response.profile,
+        open=tuple(sorted(open_requests.items())),
+        improve=tuple(sorted((d, tuple(sorted(k))) for d, k in improve.items())),
+        suggestions=tuple(sorted(suggestions.items())),
+        titles=tuple(sorted(titles.items())),
+        seen=seen | {response.response_id},
+        version=version,
+    )
+
+
+def fold(current: Ballot | None, submissions: Iterable[ResponseEnriched]) -> Ballot | None:
+    """The ballot after these submissions: the latest (by receipt time, then id) wins; a
+    submission already seen changes nothing, so redeliveries and retried POSTs count once."""
+    for enriched in sorted(submissions, key=lambda e: (e.response.received_at, e.response.response_id)):
+        response_id = enriched.response.response_id
+        if current is not None and response_id in current.seen:
+            continue
+        if current is None or (enriched.response.received_at, response_id) > current.order:
+            seen = current.seen if current else frozenset()
+            version = current.version if current else 0
+            current = ballot_of(enriched, seen, version)
+        else:
+            current = replace(current, seen=current.seen | {response_id})
+    return current
+
+
+def contributions(ballot: Ballot) -> dict[RowId, RowChange]:
+    """What one ballot adds to each ranking row."""
+    rows: dict[RowId, RowChange] = {}
+    titles = dict(ballot.titles)
+    profile = ballot.profile.value
+
+    def row(kind: RankingKind, key: str, dataset_id: str | None) -> RowChange:
+        change = rows.setdefault(
+            RowId(ballot.consultation_id, kind, key), RowChange(dataset_id=dataset_id, title=titles.get(key))
+        )
+        change.counts[(RESPONDENTS,)] += 1
+        change.counts[("profile", profile, RESPONDENTS)] += 1
+        return change
+
+    for dataset_id, priority in ballot.open:
+        change = row(RankingKind.OPEN, dataset_id, dataset_id)
+        change.counts[("priority", priority.value)] += 1
+        change.counts[("profile", profile, priority.value)] += 1
+    for dataset_id, kinds in ballot.improve:
+        change = row(RankingKind.IMPROVE, dataset_id, dataset_id)
+        for kind in kinds:
+            change.counts[("improvement", kind.value)] += 1
+    for group_key, matched in ballot.suggestions:
+        row(RankingKind.SUGGESTIONS, group_key, matched)
+    return rows
+
+
+def ballot_change(old: Ballot | None, new: Ballot | None) -> dict[RowId, RowChange]:
+    """Row increments that replace `old`'s contributions by `new`'s (zero changes dropped)."""
+    changes: dict[RowId, RowChange] = {}
+    for sign, ballot in ((-1, old), (1, new)):
+        if ballot is None:
+            continue
+        for row_id, change in contributions(ballot).items():
+            changes.setdefault(row_id, RowChange()).add(change, sign)
+    return {row_id: change for row_id, change in changes.items() if not change.is_null()}
+
+
+@dataclass
+class ConsultationChange:
+    respondents: int = 0
+    responses: int = 0
+    as_of: datetime | None = None
+
+
+@dataclass
+class BatchPlan:
+    """Everything one batch changes, to be written atomically."""
+
+    ballots: list[tuple[Ballot | None, Ballot]] = field(default_factory=list)  # (stored, new)
+    rows: dict[RowId, RowChange] = field(default_factory=dict)
+    consultations: dict[str, ConsultationChange] = field(default_factory=dict)
+
+
+def plan_batch(
+    submissions: Iterable[ResponseEnriched], stored: Mapping[tuple[str, str], Ballot]
+) -> BatchPlan:
+    """Fold a batch into the stored ballots and sum the row changes, one entry per row."""
+    by_respondent: dict[tuple[str, str], list[ResponseEnriched]] = {}
+    for enriched in submissions:
+        key = (enriched.response.consultation_id, enriched.response.respondent_key)
+        by_respondent.setdefault(key, []).append(enriched)
+    plan = BatchPlan()
+    for key, batch in by_respondent.items():
+        old = stored.get(key)
+        new = fold(old, batch)
+        if new is None or new == old:
+            continue
+        plan.ballots.append((old, new))
+        consultation = plan.consultations.setdefault(key[0], ConsultationChange())
+        consultation.respondents += old is None
+        consultation.responses += len(new.seen) - (len(old.seen) if old else 0)
+        if consultation.as_of is None or new.received_at > consultation.as_of:
+            consultation.as_of = new.received_at
+        for row_id, change in ballot_change(old, new).items():
+            plan.rows.setdefault(row_id, RowChange()).add(change)
+    return plan
+
+
+# --- reading ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StoredRow:
+    key: str
+    dataset_id: str | None
+    title: str | None
+    counts: Mapping[TallyField, int]
+
+
+def method(weights: Mapping[Priority, int]) -> RankingMethod:
+    """The published statement of the ranking method with the weights in force."""
+    return RankingMethod(
+        weights=dict(weights),
+        formula=(
+            "open: score = sum over respondents asking to open the dataset of "
+            "weight(priority), with their latest submission only; improve: score = "
+            "respondents asking to improve the dataset; suggestions: score = respondents "
+            "whose suggestion falls in the group"
+        ),
+        tie_break="higher score first, then more respondents, then key (dataset id) ascending",
+    )
+
+
+def _score(
+    kind: RankingKind,
+    counts: Mapping[TallyField, int],
+    weights: Mapping[Priority, int],
+    prefix: TallyField = (),
+) -> int:
+    if kind is RankingKind.OPEN:
+        return sum(
+            weight * counts.get((*prefix, p.value) if prefix else ("priority", p.value), 0)
+            for p, weight in weights.items()
+        )
+    return counts.get((*prefix, RESPONDENTS), 0)
+
+
+def rank(
+    kind: RankingKind,
+    rows: Iterable[StoredRow],
+    weights: Mapping[Priority, int],
+    profile: Profile | None = None,
+) -> list[RankingRow]:
+    """Rows in ranking order (score, then respondents, descending; then key ascending).
+
+    With a profile, scores and respondents are those of that profile alone."""
+    ranked = []
+    for row in rows:
+        by_profile = {}
+        for p in Profile:
+            respondents = row.counts.get(("profile", p.value, RESPONDENTS), 0)
+            if respondents:
+                by_profile[p] = Tally(
+                    score=_score(kind, row.counts, weights, ("profile", p.value)), respondents=respondents
+                )
+        if profile is None:
+            score, respondents = _score(kind, row.counts, weights), row.counts.get((RESPONDENTS,), 0)
+        elif profile in by_profile:
+            score, respondents = by_profile[profile].score, by_profile[profile].respondents
+        else:
+            continue
+        if respondents <= 0:
+            continue
+        improvements = {k: row.counts.get(("improvement", k.value), 0) for k in ImprovementKind}
+        ranked.append((score, respondents, row, by_profile, {k: n for k, n in improvements.items() if n}))
+    ranked.sort(key=lambda item: (-item[0], -item[1], item[2].key))
+    return [
+        RankingRow(
+            rank=position,
+            key=row.key,
+            dataset_id=row.dataset_id,
+            title=row.title,
+            score=score,
+            respondents=respondents,
+            by_profile=by_profile,
+            by_improvement=improvements,
+        )
+        for position, (score, respondents, row, by_profile, improvements) in enumerate(ranked, start=1)
+    ]

@@ -1,0 +1,129 @@
+"""Scoring's subscriber: decode a batch of enriched responses, fold it into the ballots, commit."""
+
+import asyncio
+import time
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any
+
+from aiokafka import ConsumerRecord
+from faststream import AckPolicy
+from faststream.kafka import KafkaRouter
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from pydantic import BaseModel, ValidationError
+
+from services.scoring.domain import BatchPlan, plan_batch
+from services.scoring.repository import BallotConflict, ScoringRepository
+from services.scoring.settings import ScoringSettings
+from shared.contracts import ConsultationDefined, ResponseEnriched, utc_now
+from shared.kafka import EventPublisher, dead_letter, keep_records
+from shared.topics import DEAD_LETTERS, RESPONSES_ENRICHED
+
+SERVICE = "scoring"
+MAX_CONFLICT_RETRIES = 20
+
+
+class ScoringMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.responses = Counter(
+            "scoring_responses_total",
+            "Enriched responses consumed, by outcome.",
+            ["outcome"],
+            registry=registry,
+        )
+        self.conflicts = Counter(
+            "scoring_ballot_conflicts_total",
+            "Batches re-planned because another writer changed a ballot.",
+            registry=registry,
+        )
+        self.dead_letters = Counter(
+            "scoring_dead_letters_total", "Messages sent to the dead-letter topic.", registry=registry
+        )
+        self.batch_seconds = Histogram(
+            "scoring_batch_seconds", "Time to fold and commit one batch.", registry=registry
+        )
+        self.freshness = Histogram(
+            "scoring_freshness_seconds",
+            "From receipt by ingest to committed in the rankings.",
+            buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+            registry=registry,
+        )
+
+
+def decode_batch(
+    records: Sequence[ConsumerRecord[bytes, bytes]], window_of: Callable[[str], ConsultationDefined | None]
+) -> tuple[list[ResponseEnriched], list[tuple[str | None, BaseModel]], int]:
+    """Valid responses inside their window, dead letters, and the count of late ones dropped."""
+    accepted: list[ResponseEnriched] = []
+    dead: list[tuple[str | None, BaseModel]] = []
+    late = 0
+    for record in records:
+        key = record.key.decode("utf-8", "replace") if record.key is not None else None
+        try:
+            enriched = ResponseEnriched.model_validate_json(record.value or b"")
+        except ValidationError as error:
+            dead.append((key, dead_letter(SERVICE, record, f"not a {ResponseEnriched.__name__}: {error}")))
+            continue
+        consultation = window_of(enriched.response.consultation_id)
+        if consultation is not None and not consultation.is_open_at(enriched.response.received_at):
+            late += 1
+            continue
+        accepted.append(enriched)
+    return accepted, dead, late
+
+
+async def store_batch(
+    repository: ScoringRepository, submissions: Sequence[ResponseEnriched], metrics: ScoringMetrics
+) -> BatchPlan:
+    """Plan against the stored ballots and commit; re-plan when another writer got there first."""
+    keys = {(s.response.consultation_id, s.response.respondent_key) for s in submissions}
+    for attempt in range(MAX_CONFLICT_RETRIES):
+        stored = await repository.load_ballots(keys)
+        plan = plan_batch(submissions, stored)
+        try:
+            await repository.apply(plan)
+            return plan
+        except BallotConflict:
+            metrics.conflicts.inc()
+            await asyncio.sleep(0.01 * (attempt + 1))
+    raise RuntimeError(f"ballots still conflicting after {MAX_CONFLICT_RETRIES} attempts")
+
+
+def _freshness(metrics: ScoringMetrics, received: Sequence[datetime]) -> None:
+    now = utc_now()
+    for instant in received:
+        metrics.freshness.observe(max((now - instant).total_seconds(), 0.0))
+
+
+def build_router(
+    settings: ScoringSettings,
+    repository: ScoringRepository,
+    publisher: EventPublisher,
+    window_of: Callable[[str], ConsultationDefined | None],
+    metrics: ScoringMetrics,
+) -> KafkaRouter:
+    router = KafkaRouter()
+
+    @router.subscriber(
+        RESPONSES_ENRICHED,
+        group_id=settings.consumer_group,
+        batch=True,
+        max_records=settings.batch_max_records,
+        auto_offset_reset="earliest",
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+        decoder=keep_records,
+    )
+    async def score_responses(records: Any) -> None:
+        started = time.perf_counter()
+        submissions, dead, late = decode_batch(records, window_of)
+        plan = await store_batch(repository, submissions, metrics)
+        await publisher.publish(DEAD_LETTERS, dead)
+        counted = sum(len(new.seen) - (len(old.seen) if old else 0) for old, new in plan.ballots)
+        metrics.responses.labels("counted").inc(counted)
+        metrics.responses.labels("duplicate").inc(len(submissions) - counted)
+        metrics.responses.labels("after_close").inc(late)
+        metrics.dead_letters.inc(len(dead))
+        metrics.batch_seconds.observe(time.perf_counter() - started)
+        _freshness(metrics, [s.response.received_at for s in submissions])
+
+    return router

@@ -1,0 +1,1 @@
+"""The contract between services (message models, topics) and the plumbing every service uses."""

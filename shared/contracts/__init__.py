@@ -1,0 +1,59 @@
+"""Message models: the contract between services. See shared.topics for where each travels."""
+
+from shared.contracts.base import Contract, Event, utc_now
+from shared.contracts.catalogue import (
+    DatasetCatalogued,
+    DatasetRecord,
+    DatasetStatus,
+    DatasetSummary,
+)
+from shared.contracts.consultations import ConsultationDefined
+from shared.contracts.deadletters import MessageDeadLettered
+from shared.contracts.questionnaire import (
+    ImprovementKind,
+    ImprovementRequest,
+    OpenRequest,
+    Priority,
+    Profile,
+    RespondentForm,
+    ResponseForm,
+    Suggestion,
+)
+from shared.contracts.rankings import (
+    RankingKind,
+    RankingMethod,
+    RankingPage,
+    RankingRow,
+    Tally,
+)
+from shared.contracts.responses import ResponseEnriched, ResponseSubmitted, SuggestionMatch
+from shared.contracts.results import ResultsPublished
+
+__all__ = [
+    "ConsultationDefined",
+    "Contract",
+    "DatasetCatalogued",
+    "DatasetRecord",
+    "DatasetStatus",
+    "DatasetSummary",
+    "Event",
+    "ImprovementKind",
+    "ImprovementRequest",
+    "MessageDeadLettered",
+    "OpenRequest",
+    "Priority",
+    "Profile",
+    "RankingKind",
+    "RankingMethod",
+    "RankingPage",
+    "RankingRow",
+    "RespondentForm",
+    "ResponseEnriched",
+    "ResponseForm",
+    "ResponseSubmitted",
+    "ResultsPublished",
+    "Suggestion",
+    "SuggestionMatch",
+    "Tally",
+    "utc_now",
+]

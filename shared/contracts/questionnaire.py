@@ -1,0 +1,134 @@
+"""The questionnaire a respondent fills in: the vocabulary and the limits every service agrees on."""
+
+from enum import StrEnum
+from typing import Annotated, Self
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+from shared.contracts.base import Contract
+
+MAX_OPEN_REQUESTS = 50
+MAX_IMPROVEMENT_REQUESTS = 50
+MAX_SUGGESTIONS = 20
+MAX_TITLE_LENGTH = 200
+MAX_TEXT_LENGTH = 2000
+
+DatasetId = Annotated[
+    str,
+    StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$"),
+    Field(description="Identifier of a dataset in the catalogue (data.gouv.fr id or census id)."),
+]
+ShortText = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_TITLE_LENGTH)
+]
+LongText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=MAX_TEXT_LENGTH)]
+
+
+class Profile(StrEnum):
+    """Who the respondent is, among the audiences of the consultation."""
+
+    COMPANY = "company"
+    DIGITAL_ACTOR = "digital_actor"
+    RESEARCHER = "researcher"
+    JOURNALIST = "journalist"
+    LOCAL_AUTHORITY = "local_authority"
+    TOURISM = "tourism"
+    ASSOCIATION = "association"
+    STUDENT = "student"
+    PUBLIC_AGENT = "public_agent"
+    CITIZEN = "citizen"
+    OTHER = "other"
+
+
+class Priority(StrEnum):
+    """How much the respondent needs a dataset opened."""
+
+    ESSENTIAL = "essential"
+    IMPORTANT = "important"
+    USEFUL = "useful"
+
+
+class ImprovementKind(StrEnum):
+    """What should be improved in an open dataset."""
+
+    UPDATE_FREQUENCY = "update_frequency"
+    EXPORT_FORMAT = "export_format"
+    GEOLOCATION = "geolocation"
+    API_ACCESS = "api_access"
+    DOCUMENTATION = "documentation"
+    COMPLETENESS = "completeness"
+    DATA_QUALITY = "data_quality"
+    LICENCE = "licence"
+    OTHER = "other"
+
+
+class OpenRequest(Contract):
+    """A dataset of the census the respondent wants opened, with a priority."""
+
+    dataset_id: DatasetId
+    priority: Priority = Field(description="essential, important or useful.")
+
+
+class ImprovementRequest(Contract):
+    """An open dataset the respondent wants improved, and how."""
+
+    dataset_id: DatasetId
+    kinds: list[ImprovementKind] = Field(
+        min_length=1,
+        max_length=len(ImprovementKind),
+        description="Kinds of improvement asked for, at least one.",
+    )
+    comment: LongText | None = Field(default=None, description="Free comment on the improvement.")
+
+    @model_validator(mode="after")
+    def _kinds_unique(self) -> Self:
+        if len(set(self.kinds)) != len(self.kinds):
+            raise ValueError("each kind of improvement may be given once")
+        return self
+
+
+class Suggestion(Contract):
+    """A dataset the respondent wants that is not in the catalogue."""
+
+    title: ShortText = Field(description="Short name of the wished dataset.")
+    description: LongText | None = Field(default=None, description="What it contains, who holds it.")
+
+
+class RespondentForm(Contract):
+    token: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{16,128}$")] | None = Field(
+        default=None,
+        description="Token returned by an earlier submission; sending it replaces that submission.",
+    )
+    profile: Profile = Field(description="The respondent's profile.")
+    organisation: ShortText | None = Field(default=None, description="Optional organisation.")
+
+
+class ResponseForm(BaseModel):
+    """The body of `POST /v1/consultations/{id}/responses`."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    response_id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{8,64}$")] | None = Field(
+        default=None,
+        description="Client-chosen id making the submission idempotent: a retry is counted once.",
+    )
+    respondent: RespondentForm
+    open_requests: list[OpenRequest] = Field(default_factory=list, max_length=MAX_OPEN_REQUESTS)
+    improvement_requests: list[ImprovementRequest] = Field(
+        default_factory=list, max_length=MAX_IMPROVEMENT_REQUESTS
+    )
+    suggestions: list[Suggestion] = Field(default_factory=list, max_length=MAX_SUGGESTIONS)
+
+    @model_validator(mode="after")
+    def _each_dataset_once(self) -> Self:
+        opened = [request.dataset_id for request in self.open_requests]
+        improved = [request.dataset_id for request in self.improvement_requests]
+        if len(set(opened)) != len(opened):
+            raise ValueError("a dataset may be asked to be opened only once per response")
+        if len(set(improved)) != len(improved):
+            raise ValueError("a dataset may be asked to be improved only once per response")
+        if set(opened) & set(improved):
+            raise ValueError("a dataset cannot be both asked to be opened and to be improved")
+        if not (opened or improved or self.suggestions):
+            raise ValueError("a response names at least one dataset to open, to improve or to add")
+        return self

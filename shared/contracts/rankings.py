@@ -1,0 +1,58 @@
+"""Rankings as scoring serves them and as the results freeze them."""
+
+from enum import StrEnum
+
+from pydantic import AwareDatetime, Field
+
+from shared.contracts.base import Contract
+from shared.contracts.questionnaire import ImprovementKind, Priority, Profile
+
+
+class RankingKind(StrEnum):
+    OPEN = "open"
+    IMPROVE = "improve"
+    SUGGESTIONS = "suggestions"
+
+
+class Tally(Contract):
+    """Score and number of respondents within one respondent profile."""
+
+    score: int = Field(description="Score contributed by respondents of this profile.")
+    respondents: int = Field(description="Respondents of this profile counted in the row.")
+
+
+class RankingRow(Contract):
+    """One ranked dataset (or group of suggestions)."""
+
+    rank: int = Field(description="1-based position in the ranking.")
+    key: str = Field(description="What is ranked: the dataset id, or a suggestion group key.")
+    dataset_id: str | None = Field(description="Catalogue dataset, when the row is one.")
+    title: str | None = Field(description="Title of the dataset or group.")
+    score: int = Field(description="Score under the method in force.")
+    respondents: int = Field(description="Distinct respondents counted in the row.")
+    by_profile: dict[Profile, Tally] = Field(description="Breakdown by respondent profile.")
+    by_improvement: dict[ImprovementKind, int] = Field(
+        default_factory=dict, description="Respondents per kind of improvement (improve only)."
+    )
+
+
+class RankingMethod(Contract):
+    """The published formula, so anyone can recompute the rankings."""
+
+    weights: dict[Priority, int] = Field(description="Score of each priority in 'to open'.")
+    formula: str = Field(description="Plain statement of the formula.")
+    tie_break: str = Field(description="Order among equal scores.")
+
+
+class RankingPage(Contract):
+    """A page of one ranking, as served by scoring."""
+
+    consultation_id: str
+    kind: RankingKind
+    as_of: AwareDatetime | None = Field(description="Receipt time of the latest response counted.")
+    respondents: int = Field(description="Respondents counted in the consultation.")
+    total: int = Field(description="Rows in the whole ranking.")
+    offset: int
+    limit: int
+    method: RankingMethod
+    items: list[RankingRow]

@@ -1,0 +1,51 @@
+from pydantic import AwareDatetime, Field
+
+from shared.contracts.base import Contract, Event
+from shared.contracts.catalogue import DatasetSummary
+from shared.contracts.questionnaire import (
+    ImprovementRequest,
+    OpenRequest,
+    Profile,
+    Suggestion,
+)
+
+
+class ResponseSubmitted(Event):
+    """A response was accepted by ingest (`event_id` equals `response_id`)."""
+
+    consultation_id: str = Field(description="Consultation the response answers.")
+    response_id: str = Field(description="Identity of the submission; a retried POST keeps it.")
+    respondent_key: str = Field(
+        description="Pseudonymous respondent identity (keyed hash of the token); the latest "
+        "submission of a respondent replaces the earlier ones."
+    )
+    profile: Profile = Field(description="The respondent's profile.")
+    organisation: str | None = Field(default=None, description="Optional organisation.")
+    received_at: AwareDatetime = Field(description="Receipt time stamped by ingest; orders amendments.")
+    open_requests: list[OpenRequest] = Field(default_factory=list, description="Datasets to open.")
+    improvement_requests: list[ImprovementRequest] = Field(
+        default_factory=list, description="Open datasets to improve."
+    )
+    suggestions: list[Suggestion] = Field(default_factory=list, description="Missing datasets.")
+
+
+class SuggestionMatch(Contract):
+    """How the catalogue understood one free-text suggestion."""
+
+    group_key: str = Field(
+        description="Grouping key: `dataset:<id>` when matched, else the normalised title `title:<words>`."
+    )
+    matched_dataset_id: str | None = Field(default=None, description="Catalogue dataset matched.")
+    title: str = Field(description="Title to show for the group.")
+
+
+class ResponseEnriched(Event):
+    """A response with the catalogue's metadata for each dataset it names."""
+
+    response: ResponseSubmitted = Field(description="The response as accepted.")
+    datasets: dict[str, DatasetSummary] = Field(
+        default_factory=dict, description="Metadata per dataset id named; absent when unknown."
+    )
+    suggestions: list[SuggestionMatch] = Field(
+        default_factory=list, description="One entry per suggestion, in the response's order."
+    )

@@ -1,0 +1,125 @@
+"""HTTP plumbing: RFC 9457 problem details and the health endpoints every service exposes."""
+
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+PROBLEM_JSON = "application/problem+json"
+
+ReadyCheck = Callable[[], Awaitable[bool]]
+
+
+def problem(
+    status: int,
+    title: str,
+    detail: str | None = None,
+    *,
+    type_: str = "about:blank",
+    errors: Sequence[Mapping[str, Any]] | None = None,
+    headers: Mapping[str, str] | None = None,
+    **extensions: Any,
+) -> JSONResponse:
+    """An RFC 9457 problem details response."""
+    body: dict[str, Any] = {"type": type_, "title": title, "status": status}
+    if detail:
+        body["detail"] = detail
+    if errors is not None:
+        body["errors"] = list(errors)
+    body.update(extensions)
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=dict(headers or {}))
+
+
+class ProblemError(Exception):
+    """Raised by a route to answer with problem details."""
+
+    def __init__(
+        self,
+        status: int,
+        title: str,
+        detail: str | None = None,
+        *,
+        errors: Sequence[Mapping[str, Any]] | None = None,
+        headers: Mapping[str, str] | None = None,
+        **extensions: Any,
+    ) -> None:
+        super().__init__(detail or title)
+        self.status = status
+        self.title = title
+        self.detail = detail
+        self.errors = errors
+        self.headers = headers
+        self.extensions = extensions
+
+    def response(self) -> JSONResponse:
+        return problem(
+            self.status, self.title, self.detail, errors=self.errors, headers=self.headers, **self.extensions
+        )
+
+
+def field_errors(error: RequestValidationError) -> list[dict[str, str]]:
+    """One entry per bad field: its JSON pointer, and what is wrong in words."""
+    entries = []
+    for item in error.errors():
+        location = [str(part) for part in item.get("loc", ())]
+        if location and location[0] == "body":
+            location = location[1:]
+        entries.append({"pointer": "/" + "/".join(location), "detail": str(item.get("msg", "invalid"))})
+    return entries
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    """Make every error of the app a problem details response."""
+
+    async def on_validation(_: Request, error: Exception) -> JSONResponse:
+        assert isinstance(error, RequestValidationError)
+        return problem(
+            422, "Invalid request", "Some fields are missing or invalid.", errors=field_errors(error)
+        )
+
+    async def on_http(_: Request, error: Exception) -> JSONResponse:
+        assert isinstance(error, StarletteHTTPException)
+        return problem(
+            error.status_code,
+            HTTPStatus(error.status_code).phrase,
+            str(error.detail) if error.detail else None,
+            headers=error.headers,
+        )
+
+    async def on_problem(_: Request, error: Exception) -> JSONResponse:
+        assert isinstance(error, ProblemError)
+        return error.response()
+
+    async def on_crash(_: Request, __: Exception) -> JSONResponse:
+        return problem(500, "Internal Server Error", "The error was logged.")
+
+    app.add_exception_handler(RequestValidationError, on_validation)
+    app.add_exception_handler(StarletteHTTPException, on_http)
+    app.add_exception_handler(ProblemError, on_problem)
+    app.add_exception_handler(Exception, on_crash)
+
+
+def health_router(checks: Mapping[str, ReadyCheck]) -> APIRouter:
+    """`/healthz`: the process answers. `/readyz`: every dependency answers."""
+    router = APIRouter(include_in_schema=False)
+
+    @router.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @router.get("/readyz")
+    async def readyz() -> JSONResponse:
+        results = {}
+        for name, check in checks.items():
+            try:
+                results[name] = await check()
+            except Exception:
+                results[name] = False
+        ready = all(results.values())
+        return JSONResponse({"ready": ready, "checks": results}, status_code=200 if ready else 503)
+
+    return router

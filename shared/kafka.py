@@ -1,0 +1,205 @@
+"""Kafka plumbing: the broker factory, topic creation, compacted-topic views, dead letters."""
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Generic, Protocol, TypeVar
+
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+from faststream.kafka import KafkaBroker, KafkaMessage
+from faststream.kafka.prometheus import KafkaPrometheusMiddleware
+from prometheus_client import CollectorRegistry
+from pydantic import BaseModel, ValidationError
+
+from shared.contracts import MessageDeadLettered, utc_now
+from shared.settings import ServiceSettings
+from shared.topics import MAX_MESSAGE_BYTES, TopicSpec
+
+Model = TypeVar("Model", bound=BaseModel)
+
+
+def make_broker(
+    settings: ServiceSettings, registry: CollectorRegistry, service: str, request_timeout_ms: int = 40_000
+) -> KafkaBroker:
+    """A broker whose publishes return only once every in-sync replica has the message."""
+    client_id = f"{service}-{settings.instance}" if settings.instance else service
+    return KafkaBroker(
+        settings.kafka_bootstrap,
+        client_id=client_id,
+        acks="all",
+        enable_idempotence=True,
+        request_timeout_ms=request_timeout_ms,
+        max_request_size=MAX_MESSAGE_BYTES,
+        middlewares=[KafkaPrometheusMiddleware(registry=registry, app_name=service)],
+        logger=logging.getLogger(f"{service}.broker"),
+        graceful_timeout=15.0,
+    )
+
+
+async def ensure_topics(bootstrap: str, specs: Iterable[TopicSpec]) -> list[str]:
+    """Create the topics that are missing, with their partitions and configs; return those created."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [spec for spec in specs if spec.name not in existing]
+        created = []
+        for spec in missing:
+            topic = NewTopic(spec.name, spec.partitions, 1, topic_configs=spec.kafka_configs())
+            with contextlib.suppress(TopicAlreadyExistsError):
+                response = await admin.create_topics([topic])
+                for _, code, message in getattr(response, "topic_errors", []):
+                    if code not in (0, TopicAlreadyExistsError.errno):
+                        raise RuntimeError(f"cannot create topic {spec.name}: {code} {message}")
+                created.append(spec.name)
+        return created
+    finally:
+        await admin.close()
+
+
+def dead_letter(service: str, record: ConsumerRecord[bytes, bytes], reason: str) -> MessageDeadLettered:
+    """The dead-letter event for a record a consumer cannot process."""
+    return MessageDeadLettered(
+        event_id=str(
+            uuid.uuid5(uuid.NAMESPACE_URL, f"dlq:{service}:{record.topic}:{record.partition}:{record.offset}")
+        ),
+        occurred_at=utc_now(),
+        service=service,
+        source_topic=record.topic,
+        partition=record.partition,
+        offset=record.offset,
+        key=record.key.decode("utf-8", "replace") if record.key is not None else None,
+        payload=(record.value or b"").decode("utf-8", "replace"),
+        reason=reason[:2000],
+    )
+
+
+class StateView(Generic[Model]):
+    """An in-memory table of a compacted topic, read from the beginning and then followed.
+
+    Every replica of every service that needs the state holds its own view, so none keeps state
+    that only it can see. `ready` is set once the view has caught up with the topic's end as it
+    was at start; a tombstone (null value) removes the key.
+    """
+
+    def __init__(
+        self,
+        bootstrap: str,
+        topic: str,
+        model: type[Model],
+        logger: logging.Logger,
+        on_change: Callable[[str, Model | None], None] | None = None,
+    ) -> None:
+        self._bootstrap = bootstrap
+        self._topic = topic
+        self._model = model
+        self._logger = logger
+        self._on_change = on_change
+        self.items: dict[str, Model] = {}
+        self.ready = asyncio.Event()
+        self.invalid_messages = 0
+        self._consumer: AIOKafkaConsumer | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    def get(self, key: str) -> Model | None:
+        return self.items.get(key)
+
+    def put(self, key: str, value: Model) -> None:
+        """Apply a value this process has just published, before it comes back from the topic."""
+        self.items[key] = value
+        if self._on_change:
+            self._on_change(key, value)
+
+    async def start(self) -> None:
+        consumer = AIOKafkaConsumer(
+            self._topic,
+            bootstrap_servers=self._bootstrap,
+            enable_auto_commit=False,
+            group_id=None,
+            auto_offset_reset="earliest",
+        )
+        await consumer.start()
+        partitions = sorted(consumer.assignment(), key=lambda tp: tp.partition)
+        if not partitions:
+            await consumer.stop()
+            raise RuntimeError(f"topic {self._topic} does not exist")
+        self._consumer = consumer
+        end = await consumer.end_offsets(partitions)
+        self._task = asyncio.create_task(self._follow(consumer, end), name=f"view:{self._topic}")
+
+    async def _follow(self, consumer: AIOKafkaConsumer, end: dict[TopicPartition, int]) -> None:
+        while True:
+            batches = await consumer.getmany(timeout_ms=500, max_records=1000)
+            for records in batches.values():
+                for record in records:
+                    self._apply(record)
+            if not self.ready.is_set() and all(
+                await asyncio.gather(*(self._reached(consumer, tp, offset) for tp, offset in end.items()))
+            ):
+                self.ready.set()
+                self._logger.info(
+                    "state view caught up", extra={"topic": self._topic, "items": len(self.items)}
+                )
+
+    @staticmethod
+    async def _reached(consumer: AIOKafkaConsumer, tp: TopicPartition, offset: int) -> bool:
+        return bool(await consumer.position(tp) >= offset)
+
+    def _apply(self, record: ConsumerRecord[bytes, bytes]) -> None:
+        key = record.key.decode() if record.key is not None else None
+        if key is None:
+            self.invalid_messages += 1
+            self._logger.warning("state message without key ignored", extra={"topic": self._topic})
+            return
+        if record.value is None:
+            self.items.pop(key, None)
+            if self._on_change:
+                self._on_change(key, None)
+            return
+        try:
+            value = self._model.model_validate_json(record.value)
+        except ValidationError as error:
+            self.invalid_messages += 1
+            self._logger.warning(
+                "invalid state message ignored", extra={"topic": self._topic, "key": key, "error": str(error)}
+            )
+            return
+        self.put(key, value)
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._consumer:
+            await self._consumer.stop()
+
+
+class EventPublisher(Protocol):
+    """Where handlers send events: a port, so unit tests can hand in a fake."""
+
+    async def publish(self, topic: str, events: Sequence[tuple[str | None, BaseModel]]) -> None: ...
+
+
+class BrokerPublisher:
+    """Publishes a batch of events concurrently and returns once Kafka has them all (acks=all)."""
+
+    def __init__(self, broker: KafkaBroker) -> None:
+        self._broker = broker
+
+    async def publish(self, topic: str, events: Sequence[tuple[str | None, BaseModel]]) -> None:
+        pending = [
+            await self._broker.publish(event, topic, key=key.encode() if key else None, no_confirm=True)
+            for key, event in events
+        ]
+        await asyncio.gather(*pending)
+
+
+async def keep_records(message: KafkaMessage) -> Any:
+    """Decoder handing a batch handler its raw records, so it decodes (or dead-letters) each one."""
+    raw = message.raw_message
+    return list(raw) if isinstance(raw, tuple) else [raw]

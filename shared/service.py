@@ -1,0 +1,54 @@
+"""Running a service process: start-up retries and the HTTP server with graceful shutdown."""
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import uvicorn
+from starlette.types import ASGIApp
+
+from shared.logging import configure_logging
+from shared.settings import ServiceSettings
+
+
+async def retry_until(
+    what: str, action: Callable[[], Awaitable[object]], timeout_s: float, logger: logging.Logger
+) -> None:
+    """Retry a start-up step with backoff until it succeeds or `timeout_s` has passed."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    delay = 0.2
+    while True:
+        try:
+            await action()
+            return
+        except Exception as error:
+            if loop.time() + delay > deadline:
+                raise RuntimeError(f"{what}: still failing after {timeout_s:.0f}s") from error
+            logger.warning(
+                "start-up step failed; retrying",
+                extra={"step": what, "error": repr(error), "retry_in_s": delay},
+            )
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+
+def serve(app: ASGIApp, settings: ServiceSettings) -> None:
+    """Serve until SIGTERM or SIGINT, then drain requests and run the app's shutdown."""
+    config = uvicorn.Config(
+        app,
+        host=settings.http_host,
+        port=settings.http_port,
+        log_config=None,
+        access_log=False,
+        lifespan="on",
+        timeout_graceful_shutdown=10,
+    )
+    uvicorn.Server(config).run()
+
+
+def run_service(service: str, settings: ServiceSettings, create_app: Callable[[Any], ASGIApp]) -> None:
+    """The body of every `python -m services.<name>`: logs, app, serve."""
+    configure_logging(service, settings.log_level, settings.instance)
+    serve(create_app(settings), settings)

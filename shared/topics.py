@@ -1,0 +1,47 @@
+"""Kafka topics: one constant each, named `<domain>.<event>.v<N>`, with the settings they are created with.
+
+A breaking change to a message model is a new `.v<N+1>` topic; additive changes stay on the same one.
+"""
+
+from dataclasses import dataclass, field
+
+CONSULTATIONS = "consultation.defined.v1"
+CATALOGUE_DATASETS = "catalogue.dataset.v1"
+RESPONSES_SUBMITTED = "response.submitted.v1"
+RESPONSES_ENRICHED = "response.enriched.v1"
+RESULTS_PUBLISHED = "results.published.v1"
+DEAD_LETTERS = "deadletter.v1"
+
+MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    partitions: int
+    compacted: bool = False
+    configs: dict[str, str] = field(default_factory=dict)
+
+    def kafka_configs(self) -> dict[str, str]:
+        base = {"cleanup.policy": "compact" if self.compacted else "delete"}
+        return base | self.configs
+
+
+TOPICS: tuple[TopicSpec, ...] = (
+    TopicSpec(CONSULTATIONS, partitions=1, compacted=True),
+    TopicSpec(CATALOGUE_DATASETS, partitions=1, compacted=True),
+    TopicSpec(RESPONSES_SUBMITTED, partitions=6, configs={"retention.ms": "-1"}),
+    TopicSpec(RESPONSES_ENRICHED, partitions=6, configs={"retention.ms": "-1"}),
+    # One partition: results are rare, and the publisher scans this topic to emit them exactly once.
+    TopicSpec(
+        RESULTS_PUBLISHED,
+        partitions=1,
+        configs={"retention.ms": "-1", "max.message.bytes": str(MAX_MESSAGE_BYTES)},
+    ),
+    TopicSpec(DEAD_LETTERS, partitions=1, configs={"retention.ms": "-1"}),
+)
+
+# Consumer groups whose progress the publisher reads to know that every response is scored.
+CATALOGUE_GROUP = "catalogue"
+SCORING_GROUP = "scoring"
+PUBLISHER_GROUP = "publisher"
