@@ -1,8 +1,10 @@
 """Running a service process: start-up retries and the HTTP server with graceful shutdown."""
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+import signal
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import uvicorn
@@ -34,6 +36,20 @@ async def retry_until(
             delay = min(delay * 2, 5.0)
 
 
+class _Server(uvicorn.Server):
+    """Uvicorn re-raises the signal it stopped on, so the exit status would read "killed".
+    A service that drained and shut down cleanly exits 0 instead."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        previous = {sig: signal.signal(sig, self.handle_exit) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+
 def serve(app: ASGIApp, settings: ServiceSettings) -> None:
     """Serve until SIGTERM or SIGINT, then drain requests and run the app's shutdown."""
     config = uvicorn.Config(
@@ -45,7 +61,7 @@ def serve(app: ASGIApp, settings: ServiceSettings) -> None:
         lifespan="on",
         timeout_graceful_shutdown=10,
     )
-    uvicorn.Server(config).run()
+    _Server(config).run()
 
 
 def run_service(service: str, settings: ServiceSettings, create_app: Callable[[Any], ASGIApp]) -> None:

@@ -119,19 +119,21 @@ def _tail(log: Path, lines: int = 20) -> str:
         return "(no log)"
 
 
-def _spawn(cmd: list[str], log: Path, pid_file: Path) -> subprocess.Popen[bytes]:
+def _spawn(cmd: list[str], log: Path, pid_file: Path) -> int:
+    """Start a daemon detached from this process (its own session, reparented), and record its pid."""
     log.parent.mkdir(parents=True, exist_ok=True)
-    with log.open("ab") as out:
-        proc = subprocess.Popen(
-            cmd,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-            cwd=REPO_ROOT,
-        )
-    pid_file.write_text(str(proc.pid))
-    return proc
+    launcher = subprocess.run(
+        ["/bin/sh", "-c", 'exec "$@" >>"$COD_DAEMON_LOG" 2>&1 </dev/null & echo $!', "sh", *cmd],
+        env=os.environ | {"COD_DAEMON_LOG": str(log)},
+        capture_output=True,
+        text=True,
+        check=True,
+        start_new_session=True,
+        cwd=REPO_ROOT,
+    )
+    pid = int(launcher.stdout.strip())
+    pid_file.write_text(str(pid))
+    return pid
 
 
 def _stop(pid_file: Path, marker: str, name: str) -> bool:
@@ -288,7 +290,7 @@ def kafka_up(infra: Infra) -> None:
         )
         if result.returncode != 0:
             raise InfraError(f"formatting Kafka's storage failed:\n{result.stdout}{result.stderr}")
-    proc = _spawn(
+    pid = _spawn(
         [
             java,
             f"-Xmx{infra.kafka_heap}",
@@ -307,7 +309,7 @@ def kafka_up(infra: Infra) -> None:
         "Kafka",
         lambda: asyncio.run(_kafka_answers(infra.kafka_bootstrap)),
         log,
-        alive=lambda: proc.poll() is None,
+        alive=lambda: _pid_alive(pid, KAFKA_MARKER),
     )
 
 
@@ -362,7 +364,7 @@ def mongo_up(infra: Infra) -> None:
         raise InfraError(f"{server} is missing: run `uv sync` (secantusdb is a dev dependency)")
     data = infra.root / "mongo"
     data.mkdir(parents=True, exist_ok=True)
-    proc = _spawn(
+    pid = _spawn(
         [
             str(server),
             "--host",
@@ -379,7 +381,12 @@ def mongo_up(infra: Infra) -> None:
         log,
         pid_file,
     )
-    _wait("SecantusDB", lambda: _mongo_answers(infra.mongo_uri), log, alive=lambda: proc.poll() is None)
+    _wait(
+        "SecantusDB",
+        lambda: _mongo_answers(infra.mongo_uri),
+        log,
+        alive=lambda: _pid_alive(pid, MONGO_MARKER),
+    )
 
 
 def mongo_down(infra: Infra) -> bool:

@@ -1,0 +1,31 @@
+# The two commands of the README: `make run` and `make test`. Both install what is missing first.
+SHELL := /bin/bash
+# Resolved when used, after `install` may have installed uv.
+UV = $(shell command -v uv 2>/dev/null || echo python3 -m uv)
+RUN = $(UV) run --frozen
+
+.PHONY: install run test lint format infra-up infra-down
+
+install:
+	@deploy/local/bootstrap.sh
+
+run: install
+	@$(RUN) python -m deploy.local.run
+
+test: install lint
+	$(RUN) pytest
+
+lint:
+	$(RUN) ruff check .
+	$(RUN) ruff format --check .
+	$(RUN) mypy .
+
+format:
+	$(RUN) ruff format .
+	$(RUN) ruff check --fix .
+
+infra-up: install
+	$(RUN) python -m deploy.local.infra up
+
+infra-down:
+	$(RUN) python -m deploy.local.infra down

@@ -1,0 +1,25 @@
+"""The test harness starts the real infrastructure itself: Apache Kafka (KRaft) and SecantusDB.
+
+Both run on their own ports with fresh data under `.local/test/`, so a `make run` on the same
+machine is left alone. A test that needs them and cannot reach them fails; it never skips.
+"""
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from deploy.local import infra as local_infra
+
+
+@pytest.fixture(scope="session")
+def infra() -> Iterator[local_infra.Infra]:
+    infra = local_infra.Infra(
+        profile="test",
+        kafka_port=int(os.environ.get("COD_TEST_KAFKA_PORT", 39092)),
+        kafka_controller_port=int(os.environ.get("COD_TEST_KAFKA_CONTROLLER_PORT", 39093)),
+        mongo_port=int(os.environ.get("COD_TEST_MONGO_PORT", 37017)),
+    )
+    local_infra.up(infra, fresh=True)
+    yield infra
+    local_infra.down(infra)

@@ -1,0 +1,80 @@
+"""The four services as real processes (`python -m services.<name>`) on the real infrastructure."""
+
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+
+from deploy.local.infra import Infra
+from deploy.local.processes import ServiceProcess, make_services
+from shared.contracts import utc_now
+
+ADMIN_TOKEN = "test-admin-token"
+PORTS = {
+    name: int(os.environ.get(f"COD_TEST_{name.upper()}_PORT", port))
+    for name, port in {"ingest": 18000, "catalogue": 18001, "scoring": 18002, "publisher": 18003}.items()
+}
+# Short settle so closing tests do not wait long: the publisher waits produce timeout + 1 s.
+SETTINGS = {
+    "COD_ENVIRONMENT": "test",
+    "COD_ADMIN_TOKEN": ADMIN_TOKEN,
+    "COD_KAFKA_PRODUCE_TIMEOUT_S": "2",
+    "COD_POLL_INTERVAL_S": "0.2",
+    "COD_LOG_LEVEL": "INFO",
+}
+
+
+@dataclass
+class Pipeline:
+    infra: Infra
+    services: dict[str, ServiceProcess]
+
+    def url(self, service: str) -> str:
+        return self.services[service].url
+
+    def define_consultation(self, opens_at: datetime, closes_at: datetime, cid: str | None = None) -> str:
+        cid = cid or f"c-{uuid.uuid4().hex[:12]}"
+        answer = httpx.put(
+            f"{self.url('ingest')}/v1/consultations/{cid}",
+            json={
+                "title": f"Test {cid}",
+                "opens_at": opens_at.isoformat(),
+                "closes_at": closes_at.isoformat(),
+            },
+            headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+            timeout=10,
+        )
+        assert answer.status_code == 200, answer.text
+        return cid
+
+    def open_consultation(self, seconds: float) -> str:
+        now = utc_now()
+        return self.define_consultation(now - timedelta(seconds=1), now + timedelta(seconds=seconds))
+
+    def datasets(self, status: str) -> list[dict[str, Any]]:
+        answer = httpx.get(f"{self.url('catalogue')}/v1/datasets", params={"status": status, "limit": 1000})
+        return list(answer.json()["items"])
+
+    def restart(self, name: str) -> None:
+        self.services[name].start()
+        self.services[name].wait_ready()
+
+
+@pytest.fixture(scope="session")
+def pipeline(infra: Infra) -> Iterator[Pipeline]:
+    services = make_services(infra, ports=PORTS, overrides=SETTINGS)
+    try:
+        for service in services.values():
+            service.start()
+        for service in services.values():
+            service.wait_ready()
+        yield Pipeline(infra, services)
+    finally:
+        exit_codes = {name: service.stop() for name, service in services.items()}
+    # Graceful shutdown: SIGTERM lets each service finish, commit and exit cleanly.
+    assert exit_codes == dict.fromkeys(services, 0), exit_codes

@@ -1,0 +1,32 @@
+from datetime import UTC, datetime, timedelta
+
+from services.publisher.domain import caught_up, is_due, results_event_id
+from shared.contracts import ConsultationDefined
+
+CLOSES = datetime(2027, 1, 31, tzinfo=UTC)
+CONSULTATION = ConsultationDefined(
+    event_id="e",
+    occurred_at=CLOSES,
+    consultation_id="c1",
+    title="t",
+    opens_at=CLOSES - timedelta(days=60),
+    closes_at=CLOSES,
+)
+
+
+def test_a_consultation_is_due_once_closed_and_settled() -> None:
+    settle = timedelta(seconds=6)
+    assert not is_due(CONSULTATION, CLOSES, settle)
+    assert not is_due(CONSULTATION, CLOSES + timedelta(seconds=5), settle)
+    assert is_due(CONSULTATION, CLOSES + settle, settle)
+
+
+def test_caught_up_needs_every_non_empty_partition_committed() -> None:
+    end = {("t", 0): 10, ("t", 1): 0, ("t", 2): 4}
+    assert caught_up(end, {("t", 0): 10, ("t", 2): 5})
+    assert not caught_up(end, {("t", 0): 10})
+    assert not caught_up(end, {("t", 0): 9, ("t", 2): 4})
+
+
+def test_results_have_one_id_per_consultation() -> None:
+    assert results_event_id("c1") == results_event_id("c1") != results_event_id("c2")
