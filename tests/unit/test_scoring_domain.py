@@ -82,8 +82,8 @@ class InMemoryRankings:
             self.ballots[key] = new
         for row_id, change in plan.rows.items():
             self.rows[row_id].update(change.counts)
-        for cid, change in plan.consultations.items():
-            self.respondents[cid] += change.respondents
+        for cid, totals in plan.consultations.items():
+            self.respondents[cid] += totals.respondents
 
     def stored_rows(self, kind: RankingKind) -> list[StoredRow]:
         return [
