@@ -14,12 +14,13 @@ from typing import Any, Protocol
 
 from pymongo import ASCENDING, AsyncMongoClient, InsertOne, ReplaceOne, UpdateOne
 from pymongo.asynchronous.client_session import AsyncClientSession
-from pymongo.errors import DuplicateKeyError, OperationFailure
+from pymongo.errors import BulkWriteError
 
 from services.scoring.domain import Ballot, BatchPlan, RowId, StoredRow, TallyField
 from shared.contracts import ImprovementKind, Priority, Profile, RankingKind
 
 Document = dict[str, Any]
+DUPLICATE_KEY = 11000
 
 
 class BallotConflict(Exception):
@@ -133,10 +134,8 @@ class MongoScoringRepository:
                 ballot_ops.append(ReplaceOne({"_id": doc["_id"], "version": old.version}, doc))
         try:
             result = await self._ballots.bulk_write(ballot_ops, ordered=True, session=session)
-        except DuplicateKeyError as error:
-            raise BallotConflict("a ballot was inserted concurrently") from error
-        except OperationFailure as error:
-            if error.code == 11000:
+        except BulkWriteError as error:
+            if any(e.get("code") == DUPLICATE_KEY for e in error.details.get("writeErrors", [])):
                 raise BallotConflict("a ballot was inserted concurrently") from error
             raise
         if result.matched_count != replaces:
