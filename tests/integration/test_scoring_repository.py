@@ -23,7 +23,9 @@ async def repository(infra: Infra) -> AsyncIterator[MongoScoringRepository]:
     await client.close()
 
 
-async def scores(repo: MongoScoringRepository, kind: RankingKind = RankingKind.OPEN) -> list[tuple[str, int, int]]:
+async def scores(
+    repo: MongoScoringRepository, kind: RankingKind = RankingKind.OPEN
+) -> list[tuple[str, int, int]]:
     return [(r.key, r.score, r.respondents) for r in rank(kind, await repo.rows("c1", kind), DEFAULT_WEIGHTS)]
 
 
@@ -55,7 +57,10 @@ async def test_a_stale_plan_is_refused_whole(repository: MongoScoringRepository)
     # Another replica commits an amendment of the same respondent first.
     await repository.apply(plan_batch([enriched("r2", "a", 2, opens={"d2": Priority.USEFUL})], stale))
     late_plan = plan_batch(
-        [enriched("r3", "a", 3, opens={"d3": Priority.USEFUL}), enriched("r4", "b", 4, opens={"d4": Priority.USEFUL})],
+        [
+            enriched("r3", "a", 3, opens={"d3": Priority.USEFUL}),
+            enriched("r4", "b", 4, opens={"d4": Priority.USEFUL}),
+        ],
         stale,
     )
     with pytest.raises(BallotConflict):
@@ -66,7 +71,9 @@ async def test_a_stale_plan_is_refused_whole(repository: MongoScoringRepository)
     assert set(fresh) == {("c1", "a")}
 
 
-async def test_two_writers_inserting_the_same_new_respondent_conflict(repository: MongoScoringRepository) -> None:
+async def test_two_writers_inserting_the_same_new_respondent_conflict(
+    repository: MongoScoringRepository,
+) -> None:
     first = plan_batch([enriched("r1", "a", 1, opens={"d1": Priority.ESSENTIAL})], {})
     second = plan_batch([enriched("r2", "a", 2, opens={"d2": Priority.ESSENTIAL})], {})
     await repository.apply(first)
