@@ -1,13 +1,17 @@
 """HTTP plumbing: RFC 9457 problem details and the health endpoints every service exposes."""
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from http import HTTPStatus
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from prometheus_client import CollectorRegistry
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from shared.metrics import metrics_endpoint
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -101,6 +105,20 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, on_http)
     app.add_exception_handler(ProblemError, on_problem)
     app.add_exception_handler(Exception, on_crash)
+
+
+def service_app(
+    service: str,
+    lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]],
+    ready_checks: Mapping[str, ReadyCheck],
+    registry: CollectorRegistry,
+) -> FastAPI:
+    """A service's FastAPI app with problem details, `/healthz`, `/readyz` and `/metrics`."""
+    app = FastAPI(title=f"Consultation Open Data — {service}", version="1", lifespan=lifespan)
+    install_problem_handlers(app)
+    app.include_router(health_router(ready_checks))
+    app.add_route("/metrics", metrics_endpoint(registry), methods=["GET"], include_in_schema=False)
+    return app
 
 
 def health_router(checks: Mapping[str, ReadyCheck]) -> APIRouter:

@@ -4,20 +4,22 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, Generic, Protocol, TypeVar
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
-from faststream.kafka import KafkaBroker, KafkaMessage
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker, KafkaMessage, KafkaRouter
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from prometheus_client import CollectorRegistry
 from pydantic import BaseModel, ValidationError
 
 from shared.contracts import MessageDeadLettered, utc_now
+from shared.service import retry_until
 from shared.settings import ServiceSettings
-from shared.topics import MAX_MESSAGE_BYTES, TopicSpec
+from shared.topics import MAX_MESSAGE_BYTES, TOPICS, TopicSpec
 
 Model = TypeVar("Model", bound=BaseModel)
 
@@ -61,6 +63,41 @@ async def ensure_topics(bootstrap: str, specs: Iterable[TopicSpec]) -> list[str]
         await admin.close()
 
 
+async def prepare_topics(settings: ServiceSettings, logger: logging.Logger) -> None:
+    """At start-up, create the missing topics when the service is allowed to."""
+    if settings.kafka_create_topics:
+        await retry_until(
+            "create topics",
+            lambda: ensure_topics(settings.kafka_bootstrap, TOPICS),
+            settings.startup_timeout_s,
+            logger,
+        )
+
+
+BatchHandler = Callable[[Any], Awaitable[None]]
+
+
+def batch_subscriber(
+    router: KafkaRouter, topic: str, group_id: str, max_records: int
+) -> Callable[[BatchHandler], object]:
+    """A consumer-group batch subscriber handing raw records to its handler. Offsets are committed
+    after the handler returns; on an exception the batch is sought back and redelivered."""
+    subscriber: Callable[[BatchHandler], object] = router.subscriber(
+        topic,
+        group_id=group_id,
+        batch=True,
+        max_records=max_records,
+        auto_offset_reset="earliest",
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+        decoder=keep_records,
+    )
+    return subscriber
+
+
+def record_key(record: ConsumerRecord[bytes, bytes]) -> str | None:
+    return record.key.decode("utf-8", "replace") if record.key is not None else None
+
+
 def dead_letter(service: str, record: ConsumerRecord[bytes, bytes], reason: str) -> MessageDeadLettered:
     """The dead-letter event for a record a consumer cannot process."""
     return MessageDeadLettered(
@@ -72,7 +109,7 @@ def dead_letter(service: str, record: ConsumerRecord[bytes, bytes], reason: str)
         source_topic=record.topic,
         partition=record.partition,
         offset=record.offset,
-        key=record.key.decode("utf-8", "replace") if record.key is not None else None,
+        key=record_key(record),
         payload=(record.value or b"").decode("utf-8", "replace"),
         reason=reason[:2000],
     )
@@ -150,7 +187,7 @@ class StateView(Generic[Model]):
         return bool(await consumer.position(tp) >= offset)
 
     def _apply(self, record: ConsumerRecord[bytes, bytes]) -> None:
-        key = record.key.decode() if record.key is not None else None
+        key = record_key(record)
         if key is None:
             self.invalid_messages += 1
             self._logger.warning("state message without key ignored", extra={"topic": self._topic})

@@ -11,11 +11,11 @@ from services.catalogue.handlers import SERVICE, CatalogueMetrics, build_router
 from services.catalogue.settings import CatalogueSettings
 from services.catalogue.sources import load_catalogue
 from shared.contracts import DatasetCatalogued, DatasetRecord, DatasetStatus, utc_now
-from shared.http import health_router, install_problem_handlers
-from shared.kafka import BrokerPublisher, ensure_topics, make_broker
-from shared.metrics import make_registry, metrics_app
+from shared.http import service_app
+from shared.kafka import BrokerPublisher, make_broker, prepare_topics
+from shared.metrics import make_registry
 from shared.service import retry_until
-from shared.topics import CATALOGUE_DATASETS, TOPICS
+from shared.topics import CATALOGUE_DATASETS
 
 
 def create_app(settings: CatalogueSettings) -> FastAPI:
@@ -52,13 +52,7 @@ def create_app(settings: CatalogueSettings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        if settings.kafka_create_topics:
-            await retry_until(
-                "create topics",
-                lambda: ensure_topics(settings.kafka_bootstrap, TOPICS),
-                settings.startup_timeout_s,
-                logger,
-            )
+        await prepare_topics(settings, logger)
         await retry_until("connect to Kafka", broker.start, settings.startup_timeout_s, logger)
         await publish_state()
         logger.info(
@@ -71,10 +65,7 @@ def create_app(settings: CatalogueSettings) -> FastAPI:
     async def broker_ready() -> bool:
         return await broker.ping(timeout=2.0)
 
-    app = FastAPI(title="Consultation Open Data — catalogue", version="1", lifespan=lifespan)
-    install_problem_handlers(app)
-    app.include_router(health_router({"kafka": broker_ready}))
-    app.mount("/metrics", metrics_app(registry))
+    app = service_app(SERVICE, lifespan, {"kafka": broker_ready}, registry)
 
     @app.get("/v1/datasets")
     async def list_datasets(

@@ -3,7 +3,6 @@
 from typing import Any
 
 from aiokafka import ConsumerRecord
-from faststream import AckPolicy
 from faststream.kafka import KafkaRouter
 from prometheus_client import CollectorRegistry, Counter
 from pydantic import BaseModel, ValidationError
@@ -11,7 +10,7 @@ from pydantic import BaseModel, ValidationError
 from services.catalogue.domain import Catalogue
 from services.catalogue.settings import CatalogueSettings
 from shared.contracts import ResponseSubmitted, utc_now
-from shared.kafka import EventPublisher, dead_letter, keep_records
+from shared.kafka import EventPublisher, batch_subscriber, dead_letter, record_key
 from shared.topics import DEAD_LETTERS, RESPONSES_ENRICHED, RESPONSES_SUBMITTED
 
 SERVICE = "catalogue"
@@ -47,7 +46,7 @@ def enrich_batch(
     dead: list[tuple[str | None, BaseModel]] = []
     now = utc_now()
     for record in records:
-        key = record.key.decode("utf-8", "replace") if record.key is not None else None
+        key = record_key(record)
         try:
             response = ResponseSubmitted.model_validate_json(record.value or b"")
         except ValidationError as error:
@@ -68,15 +67,7 @@ def build_router(
 ) -> KafkaRouter:
     router = KafkaRouter()
 
-    @router.subscriber(
-        RESPONSES_SUBMITTED,
-        group_id=settings.consumer_group,
-        batch=True,
-        max_records=settings.batch_max_records,
-        auto_offset_reset="earliest",
-        ack_policy=AckPolicy.NACK_ON_ERROR,
-        decoder=keep_records,
-    )
+    @batch_subscriber(router, RESPONSES_SUBMITTED, settings.consumer_group, settings.batch_max_records)
     async def enrich_responses(records: Any) -> None:
         forward, dead = enrich_batch(records, catalogue, metrics)
         await publisher.publish(RESPONSES_ENRICHED, forward)

@@ -16,11 +16,11 @@ from pydantic import AwareDatetime, BaseModel, Field, StringConstraints
 from services.ingest.domain import Window, accept, partition_key, response_id_for, window_at
 from services.ingest.settings import IngestSettings
 from shared.contracts import ConsultationDefined, ResponseForm, utc_now
-from shared.http import ProblemError, health_router, install_problem_handlers
-from shared.kafka import StateView, ensure_topics, make_broker
-from shared.metrics import make_registry, metrics_app
+from shared.http import ProblemError, service_app
+from shared.kafka import StateView, make_broker, prepare_topics
+from shared.metrics import make_registry
 from shared.service import retry_until
-from shared.topics import CONSULTATIONS, RESPONSES_SUBMITTED, TOPICS
+from shared.topics import CONSULTATIONS, RESPONSES_SUBMITTED
 
 SERVICE = "ingest"
 CONSULTATION_ID = r"^[a-z0-9][a-z0-9-]{0,62}$"
@@ -70,13 +70,7 @@ def create_app(settings: IngestSettings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        if settings.kafka_create_topics:
-            await retry_until(
-                "create topics",
-                lambda: ensure_topics(settings.kafka_bootstrap, TOPICS),
-                settings.startup_timeout_s,
-                logger,
-            )
+        await prepare_topics(settings, logger)
         await retry_until("connect to Kafka", broker.start, settings.startup_timeout_s, logger)
         await retry_until("read consultations", consultations.start, settings.startup_timeout_s, logger)
         yield
@@ -89,10 +83,7 @@ def create_app(settings: IngestSettings) -> FastAPI:
     async def views_ready() -> bool:
         return consultations.ready.is_set()
 
-    app = FastAPI(title="Consultation Open Data — ingest", version="1", lifespan=lifespan)
-    install_problem_handlers(app)
-    app.include_router(health_router({"kafka": broker_ready, "consultations": views_ready}))
-    app.mount("/metrics", metrics_app(registry))
+    app = service_app(SERVICE, lifespan, {"kafka": broker_ready, "consultations": views_ready}, registry)
 
     async def produce(topic: str, key: str, event: BaseModel) -> None:
         """Return once every in-sync replica has the message; raise if Kafka cannot take it."""

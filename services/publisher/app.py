@@ -14,12 +14,12 @@ from services.publisher.kafka_io import KafkaProgress, ResultsEmitter
 from services.publisher.repository import MongoResultsRepository
 from services.publisher.settings import PublisherSettings
 from shared.contracts import ConsultationDefined, ResultsPublished
-from shared.http import health_router, install_problem_handlers
-from shared.kafka import StateView, ensure_topics
-from shared.metrics import make_registry, metrics_app
+from shared.http import service_app
+from shared.kafka import StateView, prepare_topics
+from shared.metrics import make_registry
 from shared.mongo import make_mongo_client, mongo_ping
 from shared.service import retry_until
-from shared.topics import CONSULTATIONS, TOPICS
+from shared.topics import CONSULTATIONS
 
 SERVICE = "publisher"
 
@@ -45,13 +45,7 @@ def create_app(settings: PublisherSettings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        if settings.kafka_create_topics:
-            await retry_until(
-                "create topics",
-                lambda: ensure_topics(settings.kafka_bootstrap, TOPICS),
-                settings.startup_timeout_s,
-                logger,
-            )
+        await prepare_topics(settings, logger)
         await retry_until("connect to MongoDB", repository.ping, settings.startup_timeout_s, logger)
         await retry_until("read consultations", consultations.start, settings.startup_timeout_s, logger)
         await consultations.ready.wait()
@@ -70,10 +64,7 @@ def create_app(settings: PublisherSettings) -> FastAPI:
     async def views_ready() -> bool:
         return consultations.ready.is_set()
 
-    app = FastAPI(title="Consultation Open Data — publisher", version="1", lifespan=lifespan)
-    install_problem_handlers(app)
-    app.include_router(health_router({"mongodb": mongo_ready, "consultations": views_ready}))
-    app.mount("/metrics", metrics_app(registry))
+    app = service_app(SERVICE, lifespan, {"mongodb": mongo_ready, "consultations": views_ready}, registry)
 
     @app.get("/v1/consultations/{consultation_id}/results")
     async def results(consultation_id: str) -> ResultsPublished:

@@ -12,12 +12,12 @@ from services.scoring.handlers import SERVICE, ScoringMetrics, build_router
 from services.scoring.repository import MongoScoringRepository
 from services.scoring.settings import ScoringSettings
 from shared.contracts import ConsultationDefined, Profile, RankingKind, RankingPage
-from shared.http import health_router, install_problem_handlers
-from shared.kafka import BrokerPublisher, StateView, ensure_topics, make_broker
-from shared.metrics import make_registry, metrics_app
+from shared.http import service_app
+from shared.kafka import BrokerPublisher, StateView, make_broker, prepare_topics
+from shared.metrics import make_registry
 from shared.mongo import make_mongo_client, mongo_ping
 from shared.service import retry_until
-from shared.topics import CONSULTATIONS, TOPICS
+from shared.topics import CONSULTATIONS
 
 MAX_PAGE = 10_000
 
@@ -36,13 +36,7 @@ def create_app(settings: ScoringSettings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        if settings.kafka_create_topics:
-            await retry_until(
-                "create topics",
-                lambda: ensure_topics(settings.kafka_bootstrap, TOPICS),
-                settings.startup_timeout_s,
-                logger,
-            )
+        await prepare_topics(settings, logger)
         await retry_until("connect to MongoDB", repository.ensure_indexes, settings.startup_timeout_s, logger)
         await retry_until("read consultations", consultations.start, settings.startup_timeout_s, logger)
         await retry_until("connect to Kafka", broker.start, settings.startup_timeout_s, logger)
@@ -60,12 +54,12 @@ def create_app(settings: ScoringSettings) -> FastAPI:
     async def views_ready() -> bool:
         return consultations.ready.is_set()
 
-    app = FastAPI(title="Consultation Open Data — scoring", version="1", lifespan=lifespan)
-    install_problem_handlers(app)
-    app.include_router(
-        health_router({"kafka": broker_ready, "mongodb": mongo_ready, "consultations": views_ready})
+    app = service_app(
+        SERVICE,
+        lifespan,
+        {"kafka": broker_ready, "mongodb": mongo_ready, "consultations": views_ready},
+        registry,
     )
-    app.mount("/metrics", metrics_app(registry))
 
     @app.get("/v1/consultations/{consultation_id}/rankings")
     async def rankings(

@@ -7,7 +7,6 @@ from datetime import datetime
 from typing import Any
 
 from aiokafka import ConsumerRecord
-from faststream import AckPolicy
 from faststream.kafka import KafkaRouter
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from pydantic import BaseModel, ValidationError
@@ -16,7 +15,7 @@ from services.scoring.domain import BatchPlan, plan_batch
 from services.scoring.repository import BallotConflict, ScoringRepository
 from services.scoring.settings import ScoringSettings
 from shared.contracts import ConsultationDefined, ResponseEnriched, utc_now
-from shared.kafka import EventPublisher, dead_letter, keep_records
+from shared.kafka import EventPublisher, batch_subscriber, dead_letter, record_key
 from shared.topics import DEAD_LETTERS, RESPONSES_ENRICHED
 
 SERVICE = "scoring"
@@ -58,7 +57,7 @@ def decode_batch(
     dead: list[tuple[str | None, BaseModel]] = []
     late = 0
     for record in records:
-        key = record.key.decode("utf-8", "replace") if record.key is not None else None
+        key = record_key(record)
         try:
             enriched = ResponseEnriched.model_validate_json(record.value or b"")
         except ValidationError as error:
@@ -104,15 +103,7 @@ def build_router(
 ) -> KafkaRouter:
     router = KafkaRouter()
 
-    @router.subscriber(
-        RESPONSES_ENRICHED,
-        group_id=settings.consumer_group,
-        batch=True,
-        max_records=settings.batch_max_records,
-        auto_offset_reset="earliest",
-        ack_policy=AckPolicy.NACK_ON_ERROR,
-        decoder=keep_records,
-    )
+    @batch_subscriber(router, RESPONSES_ENRICHED, settings.consumer_group, settings.batch_max_records)
     async def score_responses(records: Any) -> None:
         started = time.perf_counter()
         submissions, dead, late = decode_batch(records, window_of)

@@ -277,3 +277,47 @@ async def test_a_message_no_consumer_can_read_is_dead_lettered_and_processing_go
     assert letter["service"] == "catalogue"
     assert letter["source_topic"] == RESPONSES_SUBMITTED
     assert "ResponseSubmitted" in letter["reason"]
+
+
+async def test_every_service_exposes_prometheus_metrics_that_move(pipeline: Pipeline) -> None:
+    cid = pipeline.open_consultation(seconds=600)
+    dataset = pipeline.datasets("not_open")[2]["dataset_id"]
+    body = {
+        "respondent": {"profile": "company"},
+        "open_requests": [{"dataset_id": dataset, "priority": "useful"}],
+    }
+    async with httpx.AsyncClient(timeout=10) as client:
+
+        async def sample(service: str, name: str) -> float:
+            text = (await client.get(f"{pipeline.url(service)}/metrics")).text
+            return sum(
+                float(line.rsplit(" ", 1)[1])
+                for line in text.splitlines()
+                if line.startswith(name) and not line.startswith("#")
+            )
+
+        before = {
+            "ingest": await sample("ingest", 'ingest_responses_total{outcome="accepted"}'),
+            "catalogue": await sample("catalogue", "catalogue_responses_enriched_total"),
+            "scoring": await sample("scoring", 'scoring_responses_total{outcome="counted"}'),
+        }
+        answer = await client.post(f"{pipeline.url('ingest')}/v1/consultations/{cid}/responses", json=body)
+        assert answer.status_code == 202
+
+        async def moved() -> bool:
+            return all(
+                [
+                    await sample("ingest", 'ingest_responses_total{outcome="accepted"}')
+                    == before["ingest"] + 1,
+                    await sample("catalogue", "catalogue_responses_enriched_total")
+                    == before["catalogue"] + 1,
+                    await sample("scoring", 'scoring_responses_total{outcome="counted"}')
+                    == before["scoring"] + 1,
+                ]
+            )
+
+        await poll("business metrics to move", moved, deadline_s=10)
+        for service in ("catalogue", "scoring"):
+            assert await sample(service, "faststream_received_messages_total") > 0
+        for service in ("ingest", "catalogue", "scoring", "publisher"):
+            assert await sample(service, "process_resident_memory_bytes") > 0
