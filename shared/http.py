@@ -9,6 +9,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_client import CollectorRegistry
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shared.metrics import metrics_endpoint
@@ -16,6 +17,34 @@ from shared.metrics import metrics_endpoint
 PROBLEM_JSON = "application/problem+json"
 
 ReadyCheck = Callable[[], Awaitable[bool]]
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str | None = None
+    errors: list[dict[str, str]] | None = Field(
+        default=None, description="One entry per bad field: its JSON `pointer` and the `detail`."
+    )
+
+
+_PROBLEM_SCHEMA = Problem.model_json_schema()
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI entries declaring that these statuses answer with problem details."""
+    return {
+        status: {
+            "description": HTTPStatus(status).phrase,
+            "content": {PROBLEM_JSON: {"schema": _PROBLEM_SCHEMA}},
+        }
+        for status in statuses
+    }
 
 
 def problem(
@@ -49,7 +78,7 @@ class ProblemError(Exception):
         *,
         errors: Sequence[Mapping[str, Any]] | None = None,
         headers: Mapping[str, str] | None = None,
-        **extensions: Any,
+        extensions: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(detail or title)
         self.status = status
@@ -57,7 +86,7 @@ class ProblemError(Exception):
         self.detail = detail
         self.errors = errors
         self.headers = headers
-        self.extensions = extensions
+        self.extensions = dict(extensions or {})
 
     def response(self) -> JSONResponse:
         return problem(
@@ -81,9 +110,7 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     async def on_validation(_: Request, error: Exception) -> JSONResponse:
         assert isinstance(error, RequestValidationError)
-        return problem(
-            422, "Invalid request", "Some fields are missing or invalid.", errors=field_errors(error)
-        )
+        return problem(422, "Invalid request", "Some fields are missing or invalid.", errors=field_errors(error))
 
     async def on_http(_: Request, error: Exception) -> JSONResponse:
         assert isinstance(error, StarletteHTTPException)

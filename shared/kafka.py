@@ -178,9 +178,7 @@ class StateView(Generic[Model]):
                 await asyncio.gather(*(self._reached(consumer, tp, offset) for tp, offset in end.items()))
             ):
                 self.ready.set()
-                self._logger.info(
-                    "state view caught up", extra={"topic": self._topic, "items": len(self.items)}
-                )
+                self._logger.info("state view caught up", extra={"topic": self._topic, "items": len(self.items)})
 
     @staticmethod
     async def _reached(consumer: AIOKafkaConsumer, tp: TopicPartition, offset: int) -> bool:

@@ -196,9 +196,7 @@ def kafka_libs() -> Path:
         check=False,
     )
     if result.returncode != 0:
-        raise InfraError(
-            f"Maven could not fetch Kafka's jars:\n{result.stdout[-3000:]}{result.stderr[-3000:]}"
-        )
+        raise InfraError(f"Maven could not fetch Kafka's jars:\n{result.stdout[-3000:]}{result.stderr[-3000:]}")
     (tmp / ".complete").write_text(digest)
     shutil.rmtree(libs, ignore_errors=True)
     tmp.rename(libs)

@@ -80,9 +80,7 @@ def create_app(settings: CatalogueSettings) -> FastAPI:
             d
             for d in catalogue.datasets.values()
             if (status is None or d.status == status)
-            and (
-                not needle or needle in d.title.casefold() or any(needle in tag.casefold() for tag in d.tags)
-            )
+            and (not needle or needle in d.title.casefold() or any(needle in tag.casefold() for tag in d.tags))
         ]
         return {
             "total": len(found),

@@ -196,9 +196,7 @@ class Catalogue:
             occurred_at=now,
             response=response,
             datasets={
-                dataset_id: summary_of(self.datasets[dataset_id])
-                for dataset_id in named
-                if dataset_id in self.datasets
+                dataset_id: summary_of(self.datasets[dataset_id]) for dataset_id in named if dataset_id in self.datasets
             },
             suggestions=[self.match_suggestion(s.title) for s in response.suggestions],
         )

@@ -22,9 +22,7 @@ def _sniff_delimiter(path: Path) -> str:
 
 def load_catalogue(open_catalogue: Path, census: Path | None) -> tuple[Catalogue, LoadReport]:
     """The catalogue from a data.gouv.fr export and an optional census; errors are reported."""
-    report = parse_open_catalogue(
-        _rows(open_catalogue, _sniff_delimiter(open_catalogue)), open_catalogue.name
-    )
+    report = parse_open_catalogue(_rows(open_catalogue, _sniff_delimiter(open_catalogue)), open_catalogue.name)
     if census is not None:
         census_report = parse_census(_rows(census, _sniff_delimiter(census)), census.name)
         known = {d.dataset_id for d in report.datasets}

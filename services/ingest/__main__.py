@@ -1,4 +1,5 @@
-from services.ingest.app import SERVICE, create_app
+from services.ingest.app import create_app
+from services.ingest.handlers import SERVICE
 from services.ingest.settings import IngestSettings
 from shared.service import run_service
 

@@ -1,4 +1,4 @@
-"""Wiring of ingest: the HTTP front door, the Kafka producer (acks=all), the consultations view."""
+"""Wiring of ingest: the HTTP front door, the Kafka producer (acks=all), its views and store."""
 
 import asyncio
 import hmac
@@ -6,23 +6,26 @@ import logging
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Annotated
+from typing import Annotated, Any
 
 from aiokafka.errors import KafkaError
 from fastapi import FastAPI, Header, HTTPException, Path, Response
-from prometheus_client import CollectorRegistry, Counter, Histogram
 from pydantic import AwareDatetime, BaseModel, Field, StringConstraints
 
-from services.ingest.domain import Window, accept, partition_key, response_id_for, window_at
+from services.ingest.domain import RateLimiter
+from services.ingest.gate import Gate
+from services.ingest.handlers import SERVICE, IngestMetrics, Receipt, Refused, Submissions, Unavailable
+from services.ingest.repository import MongoRespondentStore
 from services.ingest.settings import IngestSettings
-from shared.contracts import ConsultationDefined, ResponseForm, utc_now
-from shared.http import ProblemError, service_app
+from services.ingest.web import static_files, web_router
+from shared.contracts import ConsultationDefined, DatasetCatalogued, DatasetStatus, ResponseForm, utc_now
+from shared.http import ProblemError, problem_responses, service_app
 from shared.kafka import StateView, make_broker, prepare_topics
 from shared.metrics import make_registry
+from shared.mongo import make_mongo_client, mongo_ping
 from shared.service import retry_until
-from shared.topics import CONSULTATIONS, RESPONSES_SUBMITTED
+from shared.topics import CATALOGUE_DATASETS, CONSULTATIONS
 
-SERVICE = "ingest"
 CONSULTATION_ID = r"^[a-z0-9][a-z0-9-]{0,62}$"
 ConsultationId = Annotated[str, Path(pattern=CONSULTATION_ID, description="Consultation id.")]
 
@@ -31,12 +34,8 @@ class ConsultationForm(BaseModel):
     """The body of `PUT /v1/consultations/{id}`."""
 
     title: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
-    opens_at: AwareDatetime = Field(
-        description="First instant responses are accepted (ISO 8601 with offset)."
-    )
-    closes_at: AwareDatetime = Field(
-        description="First instant responses are refused (ISO 8601 with offset)."
-    )
+    opens_at: AwareDatetime = Field(description="First instant responses are accepted (ISO 8601 with offset).")
+    closes_at: AwareDatetime = Field(description="First instant responses are refused (ISO 8601 with offset).")
 
 
 class Accepted(BaseModel):
@@ -44,63 +43,81 @@ class Accepted(BaseModel):
 
     response_id: str = Field(description="Id of the submission; retrying with it is safe.")
     respondent_token: str = Field(description="Send it back as respondent.token to amend the response.")
-    received_at: AwareDatetime
+    received_at: AwareDatetime = Field(description="When ingest received it (the first time, for a retry).")
+    amend_url: str = Field(description="Where the respondent can come back to amend until the close.")
 
 
-class IngestMetrics:
-    def __init__(self, registry: CollectorRegistry) -> None:
-        self.responses = Counter(
-            "ingest_responses_total", "Responses received, by outcome.", ["outcome"], registry=registry
-        )
-        self.produce_seconds = Histogram(
-            "ingest_produce_seconds",
-            "Time for Kafka to acknowledge a response (acks=all).",
-            registry=registry,
-        )
-
-
-def create_app(settings: IngestSettings) -> FastAPI:
+def create_app(settings: IngestSettings) -> Any:
     logger = logging.getLogger(SERVICE)
     registry = make_registry()
     metrics = IngestMetrics(registry)
     secret = settings.pseudonym_secret.get_secret_value().encode()
     produce_timeout_ms = int(settings.kafka_produce_timeout_s * 1000)
     broker = make_broker(settings, registry, SERVICE, request_timeout_ms=produce_timeout_ms)
+    mongo = make_mongo_client(settings.mongo_uri, SERVICE)
+    store = MongoRespondentStore(mongo, settings.mongo_database)
     consultations = StateView(settings.kafka_bootstrap, CONSULTATIONS, ConsultationDefined, logger)
+    catalogue = StateView(settings.kafka_bootstrap, CATALOGUE_DATASETS, DatasetCatalogued, logger)
+
+    async def produce(topic: str, key: str, event: BaseModel) -> None:
+        """Return once every in-sync replica has the message; raise if Kafka cannot take it."""
+        try:
+            async with asyncio.timeout(settings.kafka_produce_timeout_s + 1):
+                await broker.publish(event, topic, key=key.encode())
+        except (KafkaError, TimeoutError) as error:
+            raise Unavailable from error
+
+    def dataset_status(dataset_id: str) -> DatasetStatus | None:
+        entry = catalogue.get(dataset_id)
+        return None if entry is None or entry.retired else entry.dataset.status
+
+    submissions = Submissions(secret, consultations.get, dataset_status, produce, store, metrics, logger)
+
+    def amend_url(consultation_id: str, token: str) -> str:
+        return f"{settings.public_url}/consultations/{consultation_id}?token={token}"
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await prepare_topics(settings, logger)
+        await retry_until("connect to MongoDB", store.ping, settings.startup_timeout_s, logger)
         await retry_until("connect to Kafka", broker.start, settings.startup_timeout_s, logger)
         await retry_until("read consultations", consultations.start, settings.startup_timeout_s, logger)
+        await retry_until("read the catalogue", catalogue.start, settings.startup_timeout_s, logger)
         yield
+        await catalogue.stop()
         await consultations.stop()
         await broker.stop()
+        await mongo.close()
 
     async def broker_ready() -> bool:
         return await broker.ping(timeout=2.0)
 
+    async def mongo_ready() -> bool:
+        return await mongo_ping(mongo)
+
     async def views_ready() -> bool:
-        return consultations.ready.is_set()
+        return consultations.ready.is_set() and catalogue.ready.is_set()
 
-    app = service_app(SERVICE, lifespan, {"kafka": broker_ready, "consultations": views_ready}, registry)
-
-    async def produce(topic: str, key: str, event: BaseModel) -> None:
-        """Return once every in-sync replica has the message; raise if Kafka cannot take it."""
-        with metrics.produce_seconds.time():
-            async with asyncio.timeout(settings.kafka_produce_timeout_s + 1):
-                await broker.publish(event, topic, key=key.encode())
+    app = service_app(
+        SERVICE, lifespan, {"kafka": broker_ready, "mongodb": mongo_ready, "views": views_ready}, registry
+    )
+    app.include_router(web_router(settings, submissions, consultations, catalogue, amend_url))
+    app.mount("/static", static_files(), name="static")
 
     def kafka_unavailable() -> ProblemError:
         return ProblemError(
             503,
             "Service Unavailable",
-            "The response could not be stored; nothing was recorded. Please retry. / "
-            "La réponse n'a pas pu être enregistrée ; rien n'a été conservé. Réessayez.",
+            "La réponse n'a pas pu être enregistrée ; rien n'a été conservé. Réessayez. / "
+            "The response could not be stored; nothing was recorded. Please retry.",
             headers={"Retry-After": "5"},
         )
 
-    @app.put("/v1/consultations/{consultation_id}", status_code=200)
+    @app.put(
+        "/v1/consultations/{consultation_id}",
+        responses=problem_responses(401, 415, 422, 503),
+        tags=["administration"],
+    )
     async def define_consultation(
         consultation_id: ConsultationId,
         form: ConsultationForm,
@@ -132,12 +149,12 @@ def create_app(settings: IngestSettings) -> FastAPI:
         )
         try:
             await produce(CONSULTATIONS, consultation_id, event)
-        except (KafkaError, TimeoutError):
+        except Unavailable:
             raise kafka_unavailable() from None
         consultations.put(consultation_id, event)
         return event
 
-    @app.get("/v1/consultations/{consultation_id}")
+    @app.get("/v1/consultations/{consultation_id}", responses=problem_responses(404), tags=["consultations"])
     async def get_consultation(consultation_id: ConsultationId) -> ConsultationDefined:
         """A consultation's definition."""
         consultation = consultations.get(consultation_id)
@@ -148,7 +165,8 @@ def create_app(settings: IngestSettings) -> FastAPI:
     @app.post(
         "/v1/consultations/{consultation_id}/responses",
         status_code=202,
-        responses={404: {}, 409: {}, 422: {}, 503: {}},
+        responses=problem_responses(404, 409, 413, 415, 422, 429, 503),
+        tags=["responses"],
     )
     async def submit_response(
         consultation_id: ConsultationId,
@@ -156,40 +174,27 @@ def create_app(settings: IngestSettings) -> FastAPI:
         response: Response,
         idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
     ) -> Accepted:
-        """Accept a response: 202 only once Kafka has it (acks=all)."""
-        received_at = utc_now()
-        consultation = consultations.get(consultation_id)
-        if consultation is None:
-            metrics.responses.labels("unknown_consultation").inc()
-            raise ProblemError(
-                404, "Not Found", f"Consultation inconnue / unknown consultation: {consultation_id!r}."
-            )
-        window = window_at(consultation, received_at)
-        if window is not Window.OPEN:
-            metrics.responses.labels(window.value).inc()
-            detail = (
-                "La consultation n'est pas encore ouverte. / The consultation is not open yet."
-                if window is Window.NOT_YET_OPEN
-                else "La consultation est close. / The consultation is closed."
-            )
-            raise ProblemError(
-                409,
-                "Conflict",
-                detail,
-                window=window.value,
-                opens_at=consultation.opens_at.isoformat(),
-                closes_at=consultation.closes_at.isoformat(),
-            )
-        response_id = form.response_id or response_id_for(idempotency_key, str(uuid.uuid4()))
-        event, token = accept(form, consultation_id, response_id, received_at, secret)
+        """Accept a response: 202 only once Kafka has it (acks=all). Retrying with the same
+        `response_id` (or `Idempotency-Key`) returns the same answer and is counted once."""
         try:
-            await produce(RESPONSES_SUBMITTED, partition_key(event), event)
-        except (KafkaError, TimeoutError) as error:
-            metrics.responses.labels("kafka_unavailable").inc()
-            logger.warning("response not stored", extra={"error": repr(error)})
+            receipt: Receipt = await submissions.submit(consultation_id, form, idempotency_key)
+        except Refused as refused:
+            raise ProblemError(
+                refused.status,
+                refused.title,
+                refused.detail,
+                errors=[e.as_dict() for e in refused.errors] if refused.errors else None,
+                extensions=refused.extensions,
+            ) from None
+        except Unavailable:
             raise kafka_unavailable() from None
-        metrics.responses.labels("accepted").inc()
-        response.headers["Location"] = f"/v1/consultations/{consultation_id}/responses/{response_id}"
-        return Accepted(response_id=response_id, respondent_token=token, received_at=received_at)
+        response.headers["Location"] = f"/v1/consultations/{consultation_id}/responses/{receipt.response_id}"
+        return Accepted(
+            response_id=receipt.response_id,
+            respondent_token=receipt.respondent_token,
+            received_at=receipt.received_at,
+            amend_url=amend_url(consultation_id, receipt.respondent_token),
+        )
 
-    return app
+    limiter = RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst)
+    return Gate(app, settings.max_body_bytes, limiter, settings.trust_forwarded_for)

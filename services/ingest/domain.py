@@ -1,12 +1,22 @@
-"""Ingest's rules: the consultation window, respondent identity, the accepted response."""
+"""Ingest's rules: the consultation window, respondent identity, catalogue checks, rate limits."""
 
 import base64
 import hashlib
 import hmac
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from shared.contracts import ConsultationDefined, ResponseForm, ResponseSubmitted
+from shared.contracts import (
+    PRIVACY_NOTICE,
+    ConsultationDefined,
+    DatasetStatus,
+    ResponseForm,
+    ResponseSubmitted,
+)
+from shared.contracts.territories import DEPARTEMENTS
 
 
 class Window(StrEnum):
@@ -24,23 +34,42 @@ def window_at(consultation: ConsultationDefined, instant: datetime) -> Window:
     return Window.OPEN
 
 
+@dataclass(frozen=True)
+class FieldError:
+    """A bad field: its JSON pointer in the request, and what is wrong, in French then English."""
+
+    pointer: str
+    detail: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"pointer": self.pointer, "detail": self.detail}
+
+
 def _keyed_hash(secret: bytes, *parts: str) -> bytes:
     return hmac.new(secret, "\x1f".join(parts).encode(), hashlib.sha256).digest()
+
+
+def _url_safe(digest: bytes) -> str:
+    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
 
 
 def response_id_for(idempotency_key: str | None, random_id: str) -> str:
     """The submission's id: derived from the client's Idempotency-Key when it sends one."""
     if idempotency_key:
-        digest = hashlib.sha256(idempotency_key.encode()).digest()[:16]
-        return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+        return _url_safe(hashlib.sha256(idempotency_key.encode()).digest()[:16])
     return random_id
 
 
-def respondent_token(secret: bytes, consultation_id: str, response_id: str) -> str:
-    """The token given to a respondent who brought none: derived from the submission, so a
-    retried POST gets the same token and stays one respondent."""
-    digest = _keyed_hash(secret, "token", consultation_id, response_id)[:24]
-    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+def email_hash(secret: bytes, consultation_id: str, email: str) -> str:
+    """Keyed hash of a normalised e-mail: equal for the same address, useless without the key."""
+    return _keyed_hash(secret, "email", consultation_id, email.strip().casefold()).hex()
+
+
+def respondent_token(secret: bytes, consultation_id: str, response_id: str, email_digest: str | None) -> str:
+    """The token of a respondent who brought none. From their e-mail when given, so the same
+    address is the same respondent; else from the submission, so a retried POST is too."""
+    basis = ("email", email_digest) if email_digest else ("response", response_id)
+    return _url_safe(_keyed_hash(secret, "token", consultation_id, *basis)[:24])
 
 
 def respondent_key(secret: bytes, consultation_id: str, token: str) -> str:
@@ -48,23 +77,38 @@ def respondent_key(secret: bytes, consultation_id: str, token: str) -> str:
     return _keyed_hash(secret, "respondent", consultation_id, token).hex()[:32]
 
 
+def body_digest(form: ResponseForm) -> str:
+    """A fingerprint of what was submitted, to tell a retry from a reuse of its id."""
+    canonical = json.dumps(form.model_dump(mode="json", exclude={"response_id"}), sort_keys=True)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
 def accept(
     form: ResponseForm, consultation_id: str, response_id: str, received_at: datetime, secret: bytes
 ) -> tuple[ResponseSubmitted, str]:
     """The event of an accepted response, and the respondent token to hand back."""
-    token = form.respondent.token or respondent_token(secret, consultation_id, response_id)
+    respondent = form.respondent
+    digest = email_hash(secret, consultation_id, respondent.email) if respondent.email else None
+    token = respondent.token or respondent_token(secret, consultation_id, response_id, digest)
+    implied_region = DEPARTEMENTS[respondent.departement][1] if respondent.departement else None
+    region = respondent.region or implied_region
     event = ResponseSubmitted(
         event_id=response_id,
         occurred_at=received_at,
         consultation_id=consultation_id,
         response_id=response_id,
         respondent_key=respondent_key(secret, consultation_id, token),
-        profile=form.respondent.profile,
-        organisation=form.respondent.organisation,
+        profile=respondent.profile,
+        organisation=respondent.organisation,
+        departement=respondent.departement,
+        region=region,
+        email_hash=digest,
+        privacy_notice=form.consent.notice,
         received_at=received_at,
         open_requests=form.open_requests,
         improvement_requests=form.improvement_requests,
         suggestions=form.suggestions,
+        platform=form.platform,
     )
     return event, token
 
@@ -72,3 +116,80 @@ def accept(
 def partition_key(event: ResponseSubmitted) -> str:
     """All submissions of one respondent share a partition, so they stay in order."""
     return f"{event.consultation_id}:{event.respondent_key}"
+
+
+def form_errors(
+    form: ResponseForm, status_of: Callable[[str], DatasetStatus | None], notice_in_force: str = PRIVACY_NOTICE
+) -> list[FieldError]:
+    """What the catalogue and the privacy notice refuse in an otherwise well-formed response."""
+    errors = []
+    for index, request in enumerate(form.open_requests):
+        status = status_of(request.dataset_id)
+        pointer = f"/open_requests/{index}/dataset_id"
+        if status is None:
+            errors.append(FieldError(pointer, _unknown(request.dataset_id)))
+        elif status is DatasetStatus.OPEN:
+            errors.append(
+                FieldError(
+                    pointer,
+                    f"Le jeu de données {request.dataset_id} est déjà ouvert : demandez plutôt son "
+                    f"amélioration. / Dataset {request.dataset_id} is already open: ask for it to be "
+                    "improved instead.",
+                )
+            )
+    for index, improvement in enumerate(form.improvement_requests):
+        status = status_of(improvement.dataset_id)
+        pointer = f"/improvement_requests/{index}/dataset_id"
+        if status is None:
+            errors.append(FieldError(pointer, _unknown(improvement.dataset_id)))
+        elif status is DatasetStatus.NOT_OPEN:
+            errors.append(
+                FieldError(
+                    pointer,
+                    f"Le jeu de données {improvement.dataset_id} n'est pas encore ouvert : demandez plutôt "
+                    f"son ouverture. / Dataset {improvement.dataset_id} is not open yet: ask for it to be "
+                    "opened instead.",
+                )
+            )
+    if form.consent.notice != notice_in_force:
+        errors.append(
+            FieldError(
+                "/consent/notice",
+                f"La notice de confidentialité en vigueur est la version {notice_in_force}. / The privacy "
+                f"notice in force is version {notice_in_force}.",
+            )
+        )
+    return errors
+
+
+def _unknown(dataset_id: str) -> str:
+    return f"Le jeu de données {dataset_id} n'est pas au catalogue. / Dataset {dataset_id} is not in the catalogue."
+
+
+class RateLimiter:
+    """A token bucket per client: `burst` requests at once, refilled at `per_minute`.
+
+    In memory, per replica: the limit a client meets is per replica it reaches."""
+
+    def __init__(self, per_minute: float, burst: int, max_clients: int = 100_000) -> None:
+        self._rate = per_minute / 60.0
+        self._burst = float(burst)
+        self._max_clients = max_clients
+        self._buckets: dict[str, tuple[float, float]] = {}
+
+    def retry_after(self, client: str, now: float) -> float | None:
+        """None when the request may go; else the seconds until it may."""
+        tokens, last = self._buckets.get(client, (self._burst, now))
+        tokens = min(self._burst, tokens + (now - last) * self._rate)
+        if tokens < 1.0:
+            self._buckets[client] = (tokens, now)
+            return (1.0 - tokens) / self._rate if self._rate > 0 else 3600.0
+        if len(self._buckets) >= self._max_clients and client not in self._buckets:
+            self._forget_full_buckets(now)
+        self._buckets[client] = (tokens - 1.0, now)
+        return None
+
+    def _forget_full_buckets(self, now: float) -> None:
+        """A bucket that has refilled carries no information: drop those to bound memory."""
+        full_after = self._burst / self._rate if self._rate > 0 else float("inf")
+        self._buckets = {c: (t, last) for c, (t, last) in self._buckets.items() if now - last < full_after}

@@ -10,13 +10,28 @@ DEV_PSEUDONYM_SECRET = "dev-pseudonym-secret-change-me"  # noqa: S105
 
 class IngestSettings(ServiceSettings):
     http_port: int = 8000
+    mongo_database: str = "cod_ingest"
+    public_url: str = Field(
+        default="http://127.0.0.1:8000", description="Base URL respondents reach ingest at (amend links)."
+    )
     admin_token: SecretStr = Field(
         default=SecretStr(DEV_ADMIN_TOKEN), description="Bearer token of the consultation administrators."
     )
     pseudonym_secret: SecretStr = Field(
         default=SecretStr(DEV_PSEUDONYM_SECRET),
-        description="Key of the hash that turns respondent tokens into pseudonymous keys.",
+        description="Key of the hashes that turn respondent tokens and e-mails into pseudonymous keys.",
     )
+    max_body_bytes: int = Field(default=64 * 1024, gt=0, description="Largest request body accepted (413 beyond).")
+    rate_limit_per_minute: float = Field(
+        default=30.0, ge=0, description="Submissions per minute per client, after the burst (429 beyond)."
+    )
+    rate_limit_burst: int = Field(default=20, ge=1, description="Submissions a client may send at once.")
+    trust_forwarded_for: bool = Field(
+        default=False,
+        description="Take the client address from X-Forwarded-For (only behind a proxy that sets it).",
+    )
+    improve_slots: int = Field(default=5, ge=1, le=50, description="Datasets-to-improve rows in the web form.")
+    suggestion_slots: int = Field(default=3, ge=1, le=20, description="Missing-dataset rows in the web form.")
 
     @model_validator(mode="after")
     def _no_default_secret_in_production(self) -> Self:

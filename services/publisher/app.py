@@ -74,8 +74,7 @@ def create_app(settings: PublisherSettings) -> FastAPI:
             detail = (
                 "No such consultation."
                 if consultations.get(consultation_id) is None
-                else "Results are published once the consultation has closed and every "
-                "accepted response is counted."
+                else "Results are published once the consultation has closed and every accepted response is counted."
             )
             raise HTTPException(404, detail)
         return found

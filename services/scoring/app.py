@@ -30,9 +30,7 @@ def create_app(settings: ScoringSettings) -> FastAPI:
     repository = MongoScoringRepository(mongo, settings.mongo_database)
     consultations = StateView(settings.kafka_bootstrap, CONSULTATIONS, ConsultationDefined, logger)
     broker = make_broker(settings, registry, SERVICE)
-    broker.include_router(
-        build_router(settings, repository, BrokerPublisher(broker), consultations.get, metrics)
-    )
+    broker.include_router(build_router(settings, repository, BrokerPublisher(broker), consultations.get, metrics))
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

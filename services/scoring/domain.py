@@ -179,9 +179,7 @@ class BatchPlan:
     consultations: dict[str, ConsultationChange] = field(default_factory=dict)
 
 
-def plan_batch(
-    submissions: Iterable[ResponseEnriched], stored: Mapping[tuple[str, str], Ballot]
-) -> BatchPlan:
+def plan_batch(submissions: Iterable[ResponseEnriched], stored: Mapping[tuple[str, str], Ballot]) -> BatchPlan:
     """Fold a batch into the stored ballots and sum the row changes, one entry per row."""
     by_respondent: dict[tuple[str, str], list[ResponseEnriched]] = {}
     for enriched in submissions:

@@ -38,9 +38,7 @@ class ScoringMetrics:
         self.dead_letters = Counter(
             "scoring_dead_letters_total", "Messages sent to the dead-letter topic.", registry=registry
         )
-        self.batch_seconds = Histogram(
-            "scoring_batch_seconds", "Time to fold and commit one batch.", registry=registry
-        )
+        self.batch_seconds = Histogram("scoring_batch_seconds", "Time to fold and commit one batch.", registry=registry)
         self.freshness = Histogram(
             "scoring_freshness_seconds",
             "From receipt by ingest to committed in the rankings.",

@@ -77,9 +77,7 @@ def ballot_from_document(doc: Document) -> Ballot:
         received_at=doc["received_at"],
         profile=Profile(doc["profile"]),
         open=tuple((o["dataset_id"], Priority(o["priority"])) for o in doc["open"]),
-        improve=tuple(
-            (i["dataset_id"], tuple(ImprovementKind(k) for k in i["kinds"])) for i in doc["improve"]
-        ),
+        improve=tuple((i["dataset_id"], tuple(ImprovementKind(k) for k in i["kinds"])) for i in doc["improve"]),
         suggestions=tuple((s["group_key"], s["dataset_id"]) for s in doc["suggestions"]),
         titles=tuple((t["key"], t["title"]) for t in doc["titles"]),
         seen=frozenset(doc["seen"]),

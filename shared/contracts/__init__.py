@@ -10,9 +10,12 @@ from shared.contracts.catalogue import (
 from shared.contracts.consultations import ConsultationDefined
 from shared.contracts.deadletters import MessageDeadLettered
 from shared.contracts.questionnaire import (
+    PRIVACY_NOTICE,
+    Consent,
     ImprovementKind,
     ImprovementRequest,
     OpenRequest,
+    PlatformFeedback,
     Priority,
     Profile,
     RespondentForm,
@@ -30,6 +33,8 @@ from shared.contracts.responses import ResponseEnriched, ResponseSubmitted, Sugg
 from shared.contracts.results import ResultsPublished
 
 __all__ = [
+    "PRIVACY_NOTICE",
+    "Consent",
     "ConsultationDefined",
     "Contract",
     "DatasetCatalogued",
@@ -41,6 +46,7 @@ __all__ = [
     "ImprovementRequest",
     "MessageDeadLettered",
     "OpenRequest",
+    "PlatformFeedback",
     "Priority",
     "Profile",
     "RankingKind",

@@ -1,11 +1,12 @@
 """The questionnaire a respondent fills in: the vocabulary and the limits every service agrees on."""
 
 from enum import StrEnum
-from typing import Annotated, Self
+from typing import Annotated, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, model_validator
 
 from shared.contracts.base import Contract
+from shared.contracts.territories import DEPARTEMENTS, REGIONS
 
 MAX_OPEN_REQUESTS = 50
 MAX_IMPROVEMENT_REQUESTS = 50
@@ -18,10 +19,10 @@ DatasetId = Annotated[
     StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$"),
     Field(description="Identifier of a dataset in the catalogue (data.gouv.fr id or census id)."),
 ]
-ShortText = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_TITLE_LENGTH)
-]
+ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_TITLE_LENGTH)]
 LongText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=MAX_TEXT_LENGTH)]
+# The version of the privacy notice in force; a response must consent to it.
+PRIVACY_NOTICE = "2026-11"
 
 
 class Profile(StrEnum):
@@ -83,7 +84,9 @@ class ImprovementRequest(Contract):
     @model_validator(mode="after")
     def _kinds_unique(self) -> Self:
         if len(set(self.kinds)) != len(self.kinds):
-            raise ValueError("each kind of improvement may be given once")
+            raise ValueError(
+                "chaque type d'amélioration ne peut être donné qu'une fois / each kind of improvement may be given once"
+            )
         return self
 
 
@@ -91,7 +94,24 @@ class Suggestion(Contract):
     """A dataset the respondent wants that is not in the catalogue."""
 
     title: ShortText = Field(description="Short name of the wished dataset.")
-    description: LongText | None = Field(default=None, description="What it contains, who holds it.")
+    description: LongText | None = Field(default=None, description="What it contains.")
+    holder: ShortText | None = Field(default=None, description="Who holds it, when known.")
+
+
+class PlatformFeedback(Contract):
+    """How the open-data platform itself could serve the respondent better."""
+
+    satisfaction: int | None = Field(default=None, ge=1, le=5, description="1 (poor) to 5 (very good).")
+    comment: LongText | None = Field(default=None, description="Free comment on the platform.")
+
+
+class Consent(Contract):
+    """The respondent's explicit consent, and the privacy notice it refers to."""
+
+    accepted: Literal[True] = Field(description="Must be true: the response is processed on this basis.")
+    notice: Annotated[str, StringConstraints(max_length=40)] = Field(
+        description=f"Version of the privacy notice consented to (in force: {PRIVACY_NOTICE})."
+    )
 
 
 class RespondentForm(Contract):
@@ -101,6 +121,26 @@ class RespondentForm(Contract):
     )
     profile: Profile = Field(description="The respondent's profile.")
     organisation: ShortText | None = Field(default=None, description="Optional organisation.")
+    departement: str | None = Field(default=None, description="Optional INSEE département code, e.g. 2A, 75, 974.")
+    region: str | None = Field(default=None, description="Optional INSEE région code, e.g. 11, 84.")
+    email: EmailStr | None = Field(
+        default=None,
+        description="Optional e-mail: a respondent who gives it again replaces their earlier response. "
+        "Ingest keeps only a keyed hash of it; it never travels further in clear.",
+    )
+
+    @model_validator(mode="after")
+    def _known_territory(self) -> Self:
+        if self.departement is not None and self.departement not in DEPARTEMENTS:
+            raise ValueError(f"département inconnu / unknown département: {self.departement!r}")
+        if self.region is not None and self.region not in REGIONS:
+            raise ValueError(f"région inconnue / unknown région: {self.region!r}")
+        if self.departement and self.region and DEPARTEMENTS[self.departement][1] != self.region:
+            raise ValueError(
+                f"le département {self.departement} n'est pas dans la région {self.region} / "
+                f"département {self.departement} is not in région {self.region}"
+            )
+        return self
 
 
 class ResponseForm(BaseModel):
@@ -114,21 +154,31 @@ class ResponseForm(BaseModel):
     )
     respondent: RespondentForm
     open_requests: list[OpenRequest] = Field(default_factory=list, max_length=MAX_OPEN_REQUESTS)
-    improvement_requests: list[ImprovementRequest] = Field(
-        default_factory=list, max_length=MAX_IMPROVEMENT_REQUESTS
-    )
+    improvement_requests: list[ImprovementRequest] = Field(default_factory=list, max_length=MAX_IMPROVEMENT_REQUESTS)
     suggestions: list[Suggestion] = Field(default_factory=list, max_length=MAX_SUGGESTIONS)
+    platform: PlatformFeedback | None = Field(default=None, description="Feedback on the platform itself.")
+    consent: Consent
 
     @model_validator(mode="after")
     def _each_dataset_once(self) -> Self:
         opened = [request.dataset_id for request in self.open_requests]
         improved = [request.dataset_id for request in self.improvement_requests]
         if len(set(opened)) != len(opened):
-            raise ValueError("a dataset may be asked to be opened only once per response")
+            raise ValueError(
+                "un jeu de données ne peut être demandé qu'une fois / a dataset may be asked to be opened once"
+            )
         if len(set(improved)) != len(improved):
-            raise ValueError("a dataset may be asked to be improved only once per response")
+            raise ValueError(
+                "un jeu de données ne peut être cité qu'une fois / a dataset may be asked to be improved once"
+            )
         if set(opened) & set(improved):
-            raise ValueError("a dataset cannot be both asked to be opened and to be improved")
-        if not (opened or improved or self.suggestions):
-            raise ValueError("a response names at least one dataset to open, to improve or to add")
+            raise ValueError(
+                "un jeu de données ne peut être à la fois à ouvrir et à améliorer / "
+                "a dataset cannot be both to open and to improve"
+            )
+        if not (opened or improved or self.suggestions or self.platform):
+            raise ValueError(
+                "indiquez au moins un jeu de données à ouvrir, à améliorer ou à ajouter / "
+                "name at least one dataset to open, to improve or to add"
+            )
         return self

@@ -5,6 +5,7 @@ from shared.contracts.catalogue import DatasetSummary
 from shared.contracts.questionnaire import (
     ImprovementRequest,
     OpenRequest,
+    PlatformFeedback,
     Profile,
     Suggestion,
 )
@@ -21,12 +22,19 @@ class ResponseSubmitted(Event):
     )
     profile: Profile = Field(description="The respondent's profile.")
     organisation: str | None = Field(default=None, description="Optional organisation.")
+    departement: str | None = Field(default=None, description="INSEE département code, when given.")
+    region: str | None = Field(default=None, description="INSEE région code, given or implied by the département.")
+    email_hash: str | None = Field(
+        default=None, description="Keyed hash of the normalised e-mail, when given; never the e-mail itself."
+    )
+    privacy_notice: str | None = Field(default=None, description="Version of the privacy notice consented to.")
     received_at: AwareDatetime = Field(description="Receipt time stamped by ingest; orders amendments.")
     open_requests: list[OpenRequest] = Field(default_factory=list, description="Datasets to open.")
     improvement_requests: list[ImprovementRequest] = Field(
         default_factory=list, description="Open datasets to improve."
     )
     suggestions: list[Suggestion] = Field(default_factory=list, description="Missing datasets.")
+    platform: PlatformFeedback | None = Field(default=None, description="Feedback on the platform.")
 
 
 class SuggestionMatch(Contract):

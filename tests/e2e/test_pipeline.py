@@ -12,8 +12,9 @@ import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from shared.contracts import utc_now
-from shared.topics import DEAD_LETTERS, RESPONSES_SUBMITTED, RESULTS_PUBLISHED
+from shared.topics import DEAD_LETTERS, RESPONSES_SUBMITTED
 from tests.e2e.conftest import Pipeline
+from tests.e2e.helpers import CONSENT, as_tuples, poll, post, rankings, results_messages
 from tests.e2e.truth import Accepted, expected_rankings, ranked
 
 PROFILES = ["company", "researcher", "journalist", "local_authority", "tourism", "association", "student"]
@@ -38,60 +39,11 @@ def random_body(rng: random.Random, to_open: list[str], to_improve: list[str]) -
             {"dataset_id": d, "kinds": rng.sample(KINDS, rng.randrange(1, 3))}
             for d in rng.sample(to_improve, rng.randrange(0, 3))
         ],
+        "consent": CONSENT,
     }
     if rng.random() < 0.3:
         body["suggestions"] = [{"title": rng.choice(list(SUGGESTIONS))}]
     return body
-
-
-async def post(client: httpx.AsyncClient, cid: str, body: dict[str, Any]) -> httpx.Response:
-    return await client.post(f"/v1/consultations/{cid}/responses", json=body)
-
-
-async def rankings(client: httpx.AsyncClient, pipeline: Pipeline, cid: str, kind: str) -> dict[str, Any]:
-    answer = await client.get(
-        f"{pipeline.url('scoring')}/v1/consultations/{cid}/rankings", params={"kind": kind, "limit": 1000}
-    )
-    assert answer.status_code == 200, answer.text
-    return dict(answer.json())
-
-
-def as_tuples(page: dict[str, Any]) -> list[tuple[str, int, int]]:
-    return [(item["key"], item["score"], item["respondents"]) for item in page["items"]]
-
-
-async def poll(what: str, check: Any, deadline_s: float, interval_s: float = 0.1) -> Any:
-    """Call `check` until it returns something truthy; fail with `what` at the deadline."""
-    deadline = time.monotonic() + deadline_s
-    last = None
-    while time.monotonic() < deadline:
-        last = await check()
-        if last:
-            return last
-        await asyncio.sleep(interval_s)
-    raise AssertionError(f"{what} not reached within {deadline_s}s; last: {last}")
-
-
-async def results_messages(bootstrap: str, cid: str) -> list[dict[str, Any]]:
-    consumer = AIOKafkaConsumer(
-        RESULTS_PUBLISHED,
-        bootstrap_servers=bootstrap,
-        auto_offset_reset="earliest",
-        isolation_level="read_committed",
-        enable_auto_commit=False,
-    )
-    await consumer.start()
-    try:
-        partitions = list(consumer.assignment())
-        end = await consumer.end_offsets(partitions)
-        found = []
-        for tp in partitions:
-            while await consumer.position(tp) < end[tp]:
-                batch = await consumer.getmany(tp, timeout_ms=1000)
-                found += [json.loads(r.value) for r in batch.get(tp, []) if r.key == cid.encode()]
-        return found
-    finally:
-        await consumer.stop()
 
 
 async def test_every_accepted_response_is_counted_once_and_results_are_emitted_once(
@@ -167,9 +119,7 @@ async def test_every_accepted_response_is_counted_once_and_results_are_emitted_o
 
     assert [(r["key"], r["score"], r["respondents"]) for r in results["open"]] == ranked(truth["open"])
     assert [(r["key"], r["score"], r["respondents"]) for r in results["improve"]] == ranked(truth["improve"])
-    assert [(r["key"], r["score"], r["respondents"]) for r in results["suggestions"]] == ranked(
-        truth["suggestions"]
-    )
+    assert [(r["key"], r["score"], r["respondents"]) for r in results["suggestions"]] == ranked(truth["suggestions"])
     assert results["respondents"] == page["respondents"]
     assert results["method"]["weights"] == {"essential": 3, "important": 2, "useful": 1}
     messages = await results_messages(pipeline.infra.kafka_bootstrap, cid)
@@ -183,6 +133,7 @@ async def test_a_posted_response_shows_in_the_rankings_within_one_second(pipelin
     body = {
         "respondent": {"profile": "citizen"},
         "open_requests": [{"dataset_id": dataset, "priority": "important"}],
+        "consent": CONSENT,
     }
     async with httpx.AsyncClient(timeout=10) as client:
         answer = await client.post(f"{pipeline.url('ingest')}/v1/consultations/{cid}/responses", json=body)
@@ -203,6 +154,7 @@ async def test_http_errors_are_problem_details(pipeline: Pipeline) -> None:
     valid = {
         "respondent": {"profile": "student"},
         "open_requests": [{"dataset_id": dataset, "priority": "useful"}],
+        "consent": CONSENT,
     }
     async with httpx.AsyncClient(base_url=pipeline.url("ingest"), timeout=10) as client:
         not_yet = await post(client, future, valid)
@@ -213,6 +165,7 @@ async def test_http_errors_are_problem_details(pipeline: Pipeline) -> None:
             {
                 "respondent": {"profile": "astronaut"},
                 "open_requests": [{"dataset_id": dataset, "priority": "high"}],
+                "consent": CONSENT,
             },
         )
         unauthorised = await client.put(
@@ -247,6 +200,7 @@ async def test_a_message_no_consumer_can_read_is_dead_lettered_and_processing_go
     body = {
         "respondent": {"profile": "tourism"},
         "open_requests": [{"dataset_id": dataset, "priority": "essential"}],
+        "consent": CONSENT,
     }
     async with httpx.AsyncClient(timeout=10) as client:
         answer = await client.post(f"{pipeline.url('ingest')}/v1/consultations/{cid}/responses", json=body)
@@ -285,6 +239,7 @@ async def test_every_service_exposes_prometheus_metrics_that_move(pipeline: Pipe
     body = {
         "respondent": {"profile": "company"},
         "open_requests": [{"dataset_id": dataset, "priority": "useful"}],
+        "consent": CONSENT,
     }
     async with httpx.AsyncClient(timeout=10) as client:
 
@@ -307,12 +262,9 @@ async def test_every_service_exposes_prometheus_metrics_that_move(pipeline: Pipe
         async def moved() -> bool:
             return all(
                 [
-                    await sample("ingest", 'ingest_responses_total{outcome="accepted"}')
-                    == before["ingest"] + 1,
-                    await sample("catalogue", "catalogue_responses_enriched_total")
-                    == before["catalogue"] + 1,
-                    await sample("scoring", 'scoring_responses_total{outcome="counted"}')
-                    == before["scoring"] + 1,
+                    await sample("ingest", 'ingest_responses_total{outcome="accepted"}') == before["ingest"] + 1,
+                    await sample("catalogue", "catalogue_responses_enriched_total") == before["catalogue"] + 1,
+                    await sample("scoring", 'scoring_responses_total{outcome="counted"}') == before["scoring"] + 1,
                 ]
             )
 

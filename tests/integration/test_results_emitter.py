@@ -11,7 +11,7 @@ from services.publisher.kafka_io import ResultsEmitter
 from shared.contracts import RankingMethod, ResultsPublished, utc_now
 from shared.kafka import ensure_topics
 from shared.topics import TOPICS
-from tests.e2e.test_pipeline import results_messages
+from tests.e2e.helpers import results_messages
 
 
 def results_of(cid: str, respondents: int) -> ResultsPublished:

@@ -23,9 +23,7 @@ async def repository(infra: Infra) -> AsyncIterator[MongoScoringRepository]:
     await client.close()
 
 
-async def scores(
-    repo: MongoScoringRepository, kind: RankingKind = RankingKind.OPEN
-) -> list[tuple[str, int, int]]:
+async def scores(repo: MongoScoringRepository, kind: RankingKind = RankingKind.OPEN) -> list[tuple[str, int, int]]:
     return [(r.key, r.score, r.respondents) for r in rank(kind, await repo.rows("c1", kind), DEFAULT_WEIGHTS)]
 
 

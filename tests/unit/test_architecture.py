@@ -10,9 +10,7 @@ LINT_IMPORTS = str(Path(sys.executable).parent / "lint-imports")
 
 def lint_imports(tree: Path) -> subprocess.CompletedProcess[str]:
     env = os.environ | {"PYTHONPATH": str(tree)}
-    return subprocess.run(
-        [LINT_IMPORTS, "--no-cache"], cwd=tree, env=env, capture_output=True, text=True, check=False
-    )
+    return subprocess.run([LINT_IMPORTS, "--no-cache"], cwd=tree, env=env, capture_output=True, text=True, check=False)
 
 
 def test_no_service_imports_another_and_domains_import_no_io() -> None:

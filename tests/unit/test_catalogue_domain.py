@@ -24,9 +24,7 @@ def test_the_real_catalogue_loads_every_open_dataset_and_the_census() -> None:
     reliures = catalogue.datasets["53698f51a3a729239d2036fb"]
     assert reliures.organisation == "Bibliothèque nationale de France"
     assert "html" in reliures.formats
-    organs = catalogue.datasets[
-        census_id("Inventaire des orgues protégés au titre des monuments historiques")
-    ]
+    organs = catalogue.datasets[census_id("Inventaire des orgues protégés au titre des monuments historiques")]
     assert organs.theme == "Patrimoine"
     assert organs.status is DatasetStatus.NOT_OPEN
 

@@ -4,14 +4,16 @@ import pytest
 from pydantic import ValidationError
 
 from services.ingest.domain import (
+    RateLimiter,
     Window,
     accept,
+    form_errors,
     respondent_key,
     respondent_token,
     response_id_for,
     window_at,
 )
-from shared.contracts import ConsultationDefined, ResponseForm
+from shared.contracts import PRIVACY_NOTICE, ConsultationDefined, DatasetStatus, ResponseForm
 
 OPENS = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 CLOSES = datetime(2027, 1, 31, 23, 59, tzinfo=UTC)
@@ -32,9 +34,7 @@ MS = timedelta(milliseconds=1)
         (CLOSES + MS, Window.CLOSED),
     ],
 )
-def test_the_window_includes_its_opening_and_excludes_its_closing_instant(
-    instant: datetime, window: Window
-) -> None:
+def test_the_window_includes_its_opening_and_excludes_its_closing_instant(instant: datetime, window: Window) -> None:
     assert window_at(CONSULTATION, instant) is window
 
 
@@ -42,6 +42,7 @@ def form(**fields: object) -> ResponseForm:
     body = {
         "respondent": {"profile": "journalist"},
         "open_requests": [{"dataset_id": "d1", "priority": "useful"}],
+        "consent": {"accepted": True, "notice": PRIVACY_NOTICE},
     }
     return ResponseForm.model_validate(body | fields)
 
@@ -56,9 +57,7 @@ def test_without_a_token_a_retry_keeps_the_same_respondent() -> None:
 
 def test_a_token_makes_submissions_one_respondent_and_never_travels_in_clear() -> None:
     token = "abcdefghijklmnop1234"
-    one, returned = accept(
-        form(respondent={"profile": "journalist", "token": token}), "c1", "r1", OPENS, SECRET
-    )
+    one, returned = accept(form(respondent={"profile": "journalist", "token": token}), "c1", "r1", OPENS, SECRET)
     two, _ = accept(form(respondent={"profile": "journalist", "token": token}), "c1", "r2", OPENS, SECRET)
     assert returned == token
     assert one.respondent_key == two.respondent_key == respondent_key(SECRET, "c1", token)
@@ -68,7 +67,7 @@ def test_a_token_makes_submissions_one_respondent_and_never_travels_in_clear() -
 def test_idempotency_keys_map_to_stable_response_ids() -> None:
     assert response_id_for("key-1", "random") == response_id_for("key-1", "other")
     assert response_id_for(None, "random") == "random"
-    assert respondent_token(SECRET, "c1", "r") != respondent_token(SECRET, "c2", "r")
+    assert respondent_token(SECRET, "c1", "r", None) != respondent_token(SECRET, "c2", "r", None)
 
 
 @pytest.mark.parametrize(
@@ -82,9 +81,74 @@ def test_idempotency_keys_map_to_stable_response_ids() -> None:
         {"suggestions": [{"title": "x" * 201}]},
         {"open_requests": [{"dataset_id": f"d{i}", "priority": "useful"} for i in range(51)]},
         {"respondent": {"profile": "astronaut"}},
+        {"respondent": {"profile": "student", "departement": "20"}},
+        {"respondent": {"profile": "student", "region": "99"}},
+        {"respondent": {"profile": "student", "departement": "75", "region": "84"}},
+        {"respondent": {"profile": "student", "email": "not an address"}},
+        {"consent": {"accepted": False, "notice": PRIVACY_NOTICE}},
+        {"platform": {"satisfaction": 6}},
         {"unexpected": True},
     ],
 )
 def test_invalid_forms_are_refused(fields: dict[str, object]) -> None:
     with pytest.raises(ValidationError):
         form(**fields)
+
+
+def test_the_same_email_without_a_token_is_the_same_respondent() -> None:
+    respondent = {"profile": "researcher", "email": "Jeanne.Martin@example.org"}
+    first, token1 = accept(form(respondent=respondent), "c1", "r1", OPENS, SECRET)
+    again = {"profile": "researcher", "email": " jeanne.martin@EXAMPLE.org "}
+    second, token2 = accept(form(respondent=again), "c1", "r2", OPENS + MS, SECRET)
+    assert token1 == token2
+    assert first.respondent_key == second.respondent_key
+    assert first.email_hash == second.email_hash
+    assert "jeanne" not in first.model_dump_json().lower()
+
+
+def test_a_departement_implies_its_region() -> None:
+    event, _ = accept(form(respondent={"profile": "tourism", "departement": "2A"}), "c1", "r1", OPENS, SECRET)
+    assert (event.departement, event.region) == ("2A", "94")
+
+
+CATALOGUE = {"census-a": DatasetStatus.NOT_OPEN, "open-b": DatasetStatus.OPEN}
+
+
+def test_the_catalogue_decides_what_can_be_opened_or_improved() -> None:
+    ok = form(
+        open_requests=[{"dataset_id": "census-a", "priority": "essential"}],
+        improvement_requests=[{"dataset_id": "open-b", "kinds": ["api_access"]}],
+    )
+    assert form_errors(ok, CATALOGUE.get) == []
+    wrong = form(
+        open_requests=[
+            {"dataset_id": "open-b", "priority": "essential"},
+            {"dataset_id": "nowhere", "priority": "useful"},
+        ],
+        improvement_requests=[{"dataset_id": "census-a", "kinds": ["api_access"]}],
+    )
+    errors = form_errors(wrong, CATALOGUE.get)
+    assert [e.pointer for e in errors] == [
+        "/open_requests/0/dataset_id",
+        "/open_requests/1/dataset_id",
+        "/improvement_requests/0/dataset_id",
+    ]
+    assert "déjà ouvert" in errors[0].detail
+    assert "already open" in errors[0].detail
+    assert "pas au catalogue" in errors[1].detail
+    assert "pas encore ouvert" in errors[2].detail
+
+
+def test_consent_must_refer_to_the_notice_in_force() -> None:
+    stale = form(consent={"accepted": True, "notice": "2020-01"})
+    assert [e.pointer for e in form_errors(stale, {"d1": DatasetStatus.NOT_OPEN}.get)] == ["/consent/notice"]
+
+
+def test_the_rate_limiter_allows_a_burst_then_the_rate() -> None:
+    limiter = RateLimiter(per_minute=60, burst=3)
+    assert [limiter.retry_after("a", 0.0) for _ in range(3)] == [None, None, None]
+    wait = limiter.retry_after("a", 0.0)
+    assert wait == pytest.approx(1.0)
+    assert limiter.retry_after("b", 0.0) is None
+    assert limiter.retry_after("a", 1.0) is None
+    assert limiter.retry_after("a", 1.0) is not None

@@ -112,20 +112,16 @@ def test_open_score_is_the_sum_of_priority_weights_over_respondents() -> None:
 
 
 def test_an_amendment_withdraws_the_earlier_submission_from_every_ranking() -> None:
-    first = enriched(
-        "r1", "a", 1, opens={"d1": Priority.ESSENTIAL}, improves={"o1": [ImprovementKind.LICENCE]}
-    )
+    first = enriched("r1", "a", 1, opens={"d1": Priority.ESSENTIAL}, improves={"o1": [ImprovementKind.LICENCE]})
     amended = enriched("r2", "a", 5, opens={"d2": Priority.USEFUL}, suggestions=["Registre des orgues"])
     store = InMemoryRankings()
     store.apply(plan_batch([first], {}))
     store.apply(plan_batch([amended], store.ballots))
-    assert [
-        (r.key, r.score) for r in rank(RankingKind.OPEN, store.stored_rows(RankingKind.OPEN), DEFAULT_WEIGHTS)
-    ] == [("d2", 1)]
+    assert [(r.key, r.score) for r in rank(RankingKind.OPEN, store.stored_rows(RankingKind.OPEN), DEFAULT_WEIGHTS)] == [
+        ("d2", 1)
+    ]
     assert rank(RankingKind.IMPROVE, store.stored_rows(RankingKind.IMPROVE), DEFAULT_WEIGHTS) == []
-    assert (
-        len(rank(RankingKind.SUGGESTIONS, store.stored_rows(RankingKind.SUGGESTIONS), DEFAULT_WEIGHTS)) == 1
-    )
+    assert len(rank(RankingKind.SUGGESTIONS, store.stored_rows(RankingKind.SUGGESTIONS), DEFAULT_WEIGHTS)) == 1
     assert store.respondents["c1"] == 1
 
 
@@ -215,8 +211,6 @@ def test_any_delivery_order_batching_and_duplication_gives_the_hand_computed_ran
         size = rng.randrange(1, 25)
         batch, stream = stream[:size], stream[size:]
         store.apply(plan_batch(batch, store.ballots))
-    got = {
-        r.key: r.score for r in rank(RankingKind.OPEN, store.stored_rows(RankingKind.OPEN), DEFAULT_WEIGHTS)
-    }
+    got = {r.key: r.score for r in rank(RankingKind.OPEN, store.stored_rows(RankingKind.OPEN), DEFAULT_WEIGHTS)}
     assert got == {d: score for d, score in expected.items() if score}
     assert store.respondents["c1"] == len(latest)

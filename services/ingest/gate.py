@@ -1,0 +1,115 @@
+"""The front gate of ingest: body size (413), content type (415) and rate (429), before any parsing."""
+
+import math
+import re
+import time
+from collections.abc import Callable
+
+from starlette.responses import HTMLResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from services.ingest.domain import RateLimiter
+from shared.http import problem
+
+SUBMISSION_PATH = re.compile(r"^(/v1)?/consultations/[^/]+(/responses)?/?$")
+JSON_TYPE = re.compile(r"^application/([a-z0-9.+-]*\+)?json$")
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", []):
+        if key.lower() == name:
+            return str(value.decode("latin-1"))
+    return None
+
+
+def _refusal(scope: Scope, status: int, title: str, detail: str, headers: dict[str, str] | None = None) -> Response:
+    if scope["path"].startswith("/v1/"):
+        return problem(status, title, detail, headers=headers)
+    page = f'<!doctype html><html lang="fr"><title>{title}</title><main><h1>{title}</h1><p>{detail}</p></main></html>'
+    return HTMLResponse(page, status_code=status, headers=headers)
+
+
+class Gate:
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_body_bytes: int,
+        limiter: RateLimiter,
+        trust_forwarded_for: bool,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._app = app
+        self._max = max_body_bytes
+        self._limiter = limiter
+        self._trust_forwarded_for = trust_forwarded_for
+        self._clock = clock
+
+    def _client(self, scope: Scope) -> str:
+        forwarded = _header(scope, b"x-forwarded-for") if self._trust_forwarded_for else None
+        if forwarded:
+            return forwarded.split(",")[0].strip()
+        client = scope.get("client")
+        return str(client[0]) if client else "unknown"
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH"):
+            await self._app(scope, receive, send)
+            return
+        declared = _header(scope, b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self._max:
+            await self._too_large(scope, receive, send)
+            return
+        if scope["path"].startswith("/v1/"):
+            media_type = (_header(scope, b"content-type") or "").split(";")[0].strip().lower()
+            if not JSON_TYPE.match(media_type):
+                await _refusal(
+                    scope,
+                    415,
+                    "Unsupported Media Type",
+                    "Le corps doit être du JSON (application/json). / The body must be JSON (application/json).",
+                )(scope, receive, send)
+                return
+        if scope["method"] == "POST" and SUBMISSION_PATH.match(scope["path"]):
+            wait = self._limiter.retry_after(self._client(scope), self._clock())
+            if wait is not None:
+                seconds = str(max(1, math.ceil(wait)))
+                await _refusal(
+                    scope,
+                    429,
+                    "Too Many Requests",
+                    f"Trop de réponses envoyées ; réessayez dans {seconds} s. / Too many submissions; "
+                    f"retry in {seconds} s.",
+                    headers={"Retry-After": seconds},
+                )(scope, receive, send)
+                return
+        body = bytearray()
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            body += message.get("body", b"")
+            if len(body) > self._max:
+                await self._too_large(scope, receive, send)
+                return
+            if not message.get("more_body", False):
+                break
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": bytes(body), "more_body": False}
+            return await receive()
+
+        await self._app(scope, replay, send)
+
+    async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kib = self._max // 1024
+        await _refusal(
+            scope,
+            413,
+            "Content Too Large",
+            f"La réponse dépasse {kib} Kio. / The submission exceeds {kib} KiB.",
+        )(scope, receive, send)

@@ -1,0 +1,206 @@
+"""The reference questionnaire: server-rendered, French first, usable without JavaScript."""
+
+import re
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
+from fastapi.staticfiles import StaticFiles
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from pydantic import ValidationError
+
+from services.ingest.handlers import Refused, Submissions, Unavailable
+from services.ingest.settings import IngestSettings
+from services.ingest.webform import bilingual, field_id_for, parse_web_form, view_of
+from shared.contracts import (
+    PRIVACY_NOTICE,
+    ConsultationDefined,
+    DatasetCatalogued,
+    DatasetRecord,
+    DatasetStatus,
+    ImprovementKind,
+    Profile,
+    ResponseForm,
+    utc_now,
+)
+from shared.contracts.territories import DEPARTEMENTS, REGIONS
+from shared.kafka import StateView
+
+HERE = Path(__file__).resolve().parent
+TOKEN = re.compile(r"^[A-Za-z0-9_-]{16,128}$")
+SECURITY_HEADERS = {
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+    "Content-Security-Policy": "default-src 'self'; form-action 'self'; frame-ancestors 'none'",
+    "Cache-Control": "no-store",
+}
+
+PROFILE_LABELS = {
+    Profile.COMPANY: ("Entreprise, entrepreneur", "Company, entrepreneur"),
+    Profile.DIGITAL_ACTOR: ("Acteur du numérique", "Digital actor"),
+    Profile.RESEARCHER: ("Chercheur, chercheuse", "Researcher"),
+    Profile.JOURNALIST: ("Journaliste", "Journalist"),
+    Profile.LOCAL_AUTHORITY: ("Collectivité territoriale", "Local authority"),
+    Profile.TOURISM: ("Acteur du tourisme", "Tourism stakeholder"),
+    Profile.ASSOCIATION: ("Association culturelle ou sociale", "Cultural or social association"),
+    Profile.STUDENT: ("Étudiant, étudiante", "Student"),
+    Profile.PUBLIC_AGENT: ("Agent public", "Public agent"),
+    Profile.CITIZEN: ("Citoyen, citoyenne", "Citizen"),
+    Profile.OTHER: ("Autre", "Other"),
+}
+KIND_LABELS = {
+    ImprovementKind.UPDATE_FREQUENCY: ("Fréquence de mise à jour", "Update frequency"),
+    ImprovementKind.EXPORT_FORMAT: ("Format d'export", "Export format"),
+    ImprovementKind.GEOLOCATION: ("Géolocalisation", "Geolocation"),
+    ImprovementKind.API_ACCESS: ("Accès par API", "API access"),
+    ImprovementKind.DOCUMENTATION: ("Documentation", "Documentation"),
+    ImprovementKind.COMPLETENESS: ("Complétude", "Completeness"),
+    ImprovementKind.DATA_QUALITY: ("Qualité des données", "Data quality"),
+    ImprovementKind.LICENCE: ("Licence", "Licence"),
+    ImprovementKind.OTHER: ("Autre", "Other"),
+}
+PRIORITY_LABELS = [
+    ("essential", "Essentiel", "Essential"),
+    ("important", "Important", "Important"),
+    ("useful", "Utile", "Useful"),
+]
+
+
+def web_router(
+    settings: IngestSettings,
+    submissions: Submissions,
+    consultations: StateView[ConsultationDefined],
+    catalogue: StateView[DatasetCatalogued],
+    amend_url: Callable[[str, str], str],
+) -> APIRouter:
+    router = APIRouter(include_in_schema=False)
+    templates = Environment(
+        loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(["html"]), auto_reload=False
+    )
+
+    def page(name: str, status: int = 200, **context: Any) -> HTMLResponse:
+        html = templates.get_template(name).render(**context)
+        return HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
+
+    def datasets(status: DatasetStatus) -> list[DatasetRecord]:
+        found = [e.dataset for e in catalogue.items.values() if not e.retired and e.dataset.status is status]
+        return sorted(found, key=lambda d: (d.organisation or "", d.title.casefold()))
+
+    def form_page(
+        consultation: ConsultationDefined,
+        values: dict[str, Any],
+        token: str | None,
+        errors: list[dict[str, str]] | None = None,
+        status: int = 200,
+        notice: str | None = None,
+    ) -> HTMLResponse:
+        return page(
+            "form.html",
+            status,
+            consultation=consultation,
+            values=values,
+            token=token,
+            errors=errors or [],
+            notice=notice,
+            response_id=uuid.uuid4().hex,
+            privacy_notice=PRIVACY_NOTICE,
+            to_open=datasets(DatasetStatus.NOT_OPEN),
+            to_improve=datasets(DatasetStatus.OPEN),
+            profiles=PROFILE_LABELS,
+            kinds=KIND_LABELS,
+            priorities=PRIORITY_LABELS,
+            departements=DEPARTEMENTS,
+            regions=REGIONS,
+        )
+
+    def refusal_page(refused: Refused) -> HTMLResponse:
+        return page("message.html", refused.status, title=refused.title, detail=refused.detail)
+
+    @router.get("/")
+    async def index() -> HTMLResponse:
+        now = utc_now()
+        open_now = [c for c in consultations.items.values() if c.is_open_at(now)]
+        return page("index.html", consultations=sorted(open_now, key=lambda c: c.closes_at))
+
+    @router.get("/consultations/{consultation_id}")
+    async def questionnaire(consultation_id: str, token: str | None = None) -> Response:
+        try:
+            consultation = submissions.consultation(consultation_id)
+        except Refused as refused:
+            return refusal_page(refused)
+        stored, notice = None, None
+        if token is not None and not TOKEN.match(token):
+            token, notice = None, "Ce lien de modification n'est pas valide. / This amend link is not valid."
+        elif token is not None:
+            stored = await submissions.latest_form(consultation_id, token)
+            notice = (
+                "Voici votre réponse précédente : modifiez-la puis envoyez-la. / Here is your previous "
+                "response: change it, then send it."
+                if stored
+                else None
+            )
+        values = view_of(stored, settings.improve_slots, settings.suggestion_slots)
+        return form_page(consultation, values, token, notice=notice)
+
+    @router.post("/consultations/{consultation_id}")
+    async def submit(consultation_id: str, request: Request) -> Response:
+        try:
+            consultation = submissions.consultation(consultation_id)
+        except Refused as refused:
+            return refusal_page(refused)
+        fields = await request.form()
+        parsed = parse_web_form(
+            {key: [str(v) for v in fields.getlist(key)] for key in fields},
+            settings.improve_slots,
+            settings.suggestion_slots,
+        )
+        token = parsed.body["respondent"].get("token")
+        values = view_of(parsed.body, settings.improve_slots, settings.suggestion_slots)
+
+        def with_errors(errors: list[tuple[str, str]], status: int) -> HTMLResponse:
+            listed = [
+                {"field": field_id_for(pointer, parsed.field_ids), "message": message} for pointer, message in errors
+            ]
+            return form_page(consultation, values, token, listed, status)
+
+        try:
+            form = ResponseForm.model_validate(parsed.body)
+        except ValidationError as error:
+            return with_errors(
+                [
+                    ("/" + "/".join(str(p) for p in item["loc"]), bilingual(item["type"], item["msg"]))
+                    for item in error.errors()
+                ],
+                422,
+            )
+        try:
+            receipt = await submissions.submit(consultation_id, form, None)
+        except Refused as refused:
+            if refused.errors:
+                return with_errors([(e.pointer, e.detail) for e in refused.errors], refused.status)
+            return refusal_page(refused)
+        except Unavailable:
+            return page(
+                "message.html",
+                503,
+                title="Service indisponible / Service unavailable",
+                detail="Votre réponse n'a pas pu être enregistrée ; rien n'a été conservé. Réessayez dans "
+                "quelques instants. / Your response could not be stored; nothing was recorded. Please "
+                "retry in a moment.",
+            )
+        return page(
+            "confirmation.html",
+            consultation=consultation,
+            token=receipt.respondent_token,
+            response_id=receipt.response_id,
+            amend_url=amend_url(consultation_id, receipt.respondent_token),
+        )
+
+    return router
+
+
+def static_files() -> StaticFiles:
+    return StaticFiles(directory=HERE / "static")

@@ -1,0 +1,74 @@
+"""Helpers of the end-to-end tests: posting, reading rankings, polling with a deadline."""
+
+import asyncio
+import json
+import time
+from typing import Any
+
+import httpx
+from aiokafka import AIOKafkaConsumer
+
+from shared.contracts import PRIVACY_NOTICE
+from shared.topics import RESULTS_PUBLISHED
+from tests.e2e.conftest import Pipeline
+
+CONSENT = {"accepted": True, "notice": PRIVACY_NOTICE}
+
+
+def body_for(dataset_id: str, priority: str = "useful", profile: str = "citizen", **extra: Any) -> dict[str, Any]:
+    """A valid response asking to open one dataset."""
+    return {
+        "respondent": {"profile": profile},
+        "open_requests": [{"dataset_id": dataset_id, "priority": priority}],
+        "consent": CONSENT,
+    } | extra
+
+
+async def post(client: httpx.AsyncClient, cid: str, body: dict[str, Any]) -> httpx.Response:
+    return await client.post(f"/v1/consultations/{cid}/responses", json=body)
+
+
+async def rankings(client: httpx.AsyncClient, pipeline: Pipeline, cid: str, kind: str) -> dict[str, Any]:
+    answer = await client.get(
+        f"{pipeline.url('scoring')}/v1/consultations/{cid}/rankings", params={"kind": kind, "limit": 1000}
+    )
+    assert answer.status_code == 200, answer.text
+    return dict(answer.json())
+
+
+def as_tuples(page: dict[str, Any]) -> list[tuple[str, int, int]]:
+    return [(item["key"], item["score"], item["respondents"]) for item in page["items"]]
+
+
+async def poll(what: str, check: Any, deadline_s: float, interval_s: float = 0.1) -> Any:
+    """Call `check` until it returns something truthy; fail with `what` at the deadline."""
+    deadline = time.monotonic() + deadline_s
+    last = None
+    while time.monotonic() < deadline:
+        last = await check()
+        if last:
+            return last
+        await asyncio.sleep(interval_s)
+    raise AssertionError(f"{what} not reached within {deadline_s}s; last: {last}")
+
+
+async def results_messages(bootstrap: str, cid: str) -> list[dict[str, Any]]:
+    consumer = AIOKafkaConsumer(
+        RESULTS_PUBLISHED,
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
+        isolation_level="read_committed",
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    try:
+        partitions = list(consumer.assignment())
+        end = await consumer.end_offsets(partitions)
+        found = []
+        for tp in partitions:
+            while await consumer.position(tp) < end[tp]:
+                batch = await consumer.getmany(tp, timeout_ms=1000)
+                found += [json.loads(r.value) for r in batch.get(tp, []) if r.key == cid.encode()]
+        return found
+    finally:
+        await consumer.stop()
