@@ -143,9 +143,27 @@ def service_app(
     """A service's FastAPI app with problem details, `/healthz`, `/readyz` and `/metrics`."""
     app = FastAPI(title=f"Consultation Open Data — {service}", version="1", lifespan=lifespan)
     install_problem_handlers(app)
+    _document_validation_errors_as_problems(app)
     app.include_router(health_router(ready_checks))
     app.add_route("/metrics", metrics_endpoint(registry), methods=["GET"], include_in_schema=False)
     return app
+
+
+def _document_validation_errors_as_problems(app: FastAPI) -> None:
+    """FastAPI documents its 422 as plain JSON; here every 422 is problem details, so say so."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = generate()
+            for operations in schema.get("paths", {}).values():
+                for operation in operations.values():
+                    if "422" in operation.get("responses", {}):
+                        operation["responses"]["422"] = problem_responses(422)[422]
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def health_router(checks: Mapping[str, ReadyCheck]) -> APIRouter:

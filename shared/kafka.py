@@ -88,6 +88,8 @@ def batch_subscriber(
         batch=True,
         max_records=max_records,
         auto_offset_reset="earliest",
+        # Ingest writes in transactions: what it aborted must never be consumed.
+        isolation_level="read_committed",
         ack_policy=AckPolicy.NACK_ON_ERROR,
         decoder=keep_records,
     )
@@ -158,6 +160,7 @@ class StateView(Generic[Model]):
             enable_auto_commit=False,
             group_id=None,
             auto_offset_reset="earliest",
+            isolation_level="read_committed",
         )
         await consumer.start()
         partitions = sorted(consumer.assignment(), key=lambda tp: tp.partition)

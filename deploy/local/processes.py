@@ -100,7 +100,8 @@ def make_services(
     overrides: dict[str, str] | None = None,
 ) -> dict[str, ServiceProcess]:
     ports = ports or DEFAULT_PORTS
-    extra = {"COD_SCORING_URL": f"http://127.0.0.1:{ports['scoring']}"} | (overrides or {})
+    extra = {"COD_SCORING_URL": f"http://127.0.0.1:{ports['scoring']}"} if "scoring" in ports else {}
+    extra |= overrides or {}
     return {
         name: ServiceProcess(name, port, service_env(infra, port, extra), infra.root / "logs" / f"{name}.log")
         for name, port in ports.items()

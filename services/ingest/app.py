@@ -1,26 +1,26 @@
 """Wiring of ingest: the HTTP front door, the Kafka producer (acks=all), its views and store."""
 
-import asyncio
 import hmac
 import logging
+import socket
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
-from aiokafka.errors import KafkaError
 from fastapi import FastAPI, Header, HTTPException, Path, Response
 from pydantic import AwareDatetime, BaseModel, Field, StringConstraints
 
 from services.ingest.domain import RateLimiter
 from services.ingest.gate import Gate
-from services.ingest.handlers import SERVICE, IngestMetrics, Receipt, Refused, Submissions, Unavailable
+from services.ingest.handlers import SERVICE, IngestMetrics, Receipt, Refused, Submissions
+from services.ingest.outbox import GroupCommitProducer, Unavailable
 from services.ingest.repository import MongoRespondentStore
 from services.ingest.settings import IngestSettings
 from services.ingest.web import static_files, web_router
 from shared.contracts import ConsultationDefined, DatasetCatalogued, DatasetStatus, ResponseForm, utc_now
 from shared.http import ProblemError, problem_responses, service_app
-from shared.kafka import StateView, make_broker, prepare_topics
+from shared.kafka import StateView, prepare_topics
 from shared.metrics import make_registry
 from shared.mongo import make_mongo_client, mongo_ping
 from shared.service import retry_until
@@ -52,20 +52,20 @@ def create_app(settings: IngestSettings) -> Any:
     registry = make_registry()
     metrics = IngestMetrics(registry)
     secret = settings.pseudonym_secret.get_secret_value().encode()
-    produce_timeout_ms = int(settings.kafka_produce_timeout_s * 1000)
-    broker = make_broker(settings, registry, SERVICE, request_timeout_ms=produce_timeout_ms)
+    outbox = GroupCommitProducer(
+        settings.kafka_bootstrap,
+        f"cod-ingest-{settings.instance or socket.gethostname() + '-' + str(settings.http_port)}",
+        settings.kafka_produce_timeout_s,
+        logger,
+    )
     mongo = make_mongo_client(settings.mongo_uri, SERVICE)
-    store = MongoRespondentStore(mongo, settings.mongo_database)
+    store = MongoRespondentStore(mongo, settings.mongo_database, logger)
     consultations = StateView(settings.kafka_bootstrap, CONSULTATIONS, ConsultationDefined, logger)
     catalogue = StateView(settings.kafka_bootstrap, CATALOGUE_DATASETS, DatasetCatalogued, logger)
 
     async def produce(topic: str, key: str, event: BaseModel) -> None:
-        """Return once every in-sync replica has the message; raise if Kafka cannot take it."""
-        try:
-            async with asyncio.timeout(settings.kafka_produce_timeout_s + 1):
-                await broker.publish(event, topic, key=key.encode())
-        except (KafkaError, TimeoutError) as error:
-            raise Unavailable from error
+        """Return once the message is committed (acks=all); raise `Unavailable` if it never will be."""
+        await outbox.send(topic, key, event.model_dump_json().encode())
 
     def dataset_status(dataset_id: str) -> DatasetStatus | None:
         entry = catalogue.get(dataset_id)
@@ -80,17 +80,19 @@ def create_app(settings: IngestSettings) -> Any:
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await prepare_topics(settings, logger)
         await retry_until("connect to MongoDB", store.ping, settings.startup_timeout_s, logger)
-        await retry_until("connect to Kafka", broker.start, settings.startup_timeout_s, logger)
+        await retry_until("connect to Kafka", outbox.start, settings.startup_timeout_s, logger)
         await retry_until("read consultations", consultations.start, settings.startup_timeout_s, logger)
         await retry_until("read the catalogue", catalogue.start, settings.startup_timeout_s, logger)
+        store.start()
         yield
+        await store.stop()
         await catalogue.stop()
         await consultations.stop()
-        await broker.stop()
+        await outbox.stop()
         await mongo.close()
 
     async def broker_ready() -> bool:
-        return await broker.ping(timeout=2.0)
+        return await outbox.ready()
 
     async def mongo_ready() -> bool:
         return await mongo_ping(mongo)
@@ -115,7 +117,7 @@ def create_app(settings: IngestSettings) -> Any:
 
     @app.put(
         "/v1/consultations/{consultation_id}",
-        responses=problem_responses(401, 415, 422, 503),
+        responses=problem_responses(400, 401, 413, 415, 422, 503),
         tags=["administration"],
     )
     async def define_consultation(
@@ -165,7 +167,7 @@ def create_app(settings: IngestSettings) -> Any:
     @app.post(
         "/v1/consultations/{consultation_id}/responses",
         status_code=202,
-        responses=problem_responses(404, 409, 413, 415, 422, 429, 503),
+        responses=problem_responses(400, 404, 409, 413, 415, 422, 429, 503),
         tags=["responses"],
     )
     async def submit_response(

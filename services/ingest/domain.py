@@ -34,6 +34,11 @@ def window_at(consultation: ConsultationDefined, instant: datetime) -> Window:
     return Window.OPEN
 
 
+def receipt_time(now: datetime) -> datetime:
+    """Receipt times are kept to the millisecond, the resolution of every store they reach."""
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
 @dataclass(frozen=True)
 class FieldError:
     """A bad field: its JSON pointer in the request, and what is wrong, in French then English."""

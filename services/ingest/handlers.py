@@ -16,19 +16,17 @@ from services.ingest.domain import (
     body_digest,
     form_errors,
     partition_key,
+    receipt_time,
     respondent_key,
     response_id_for,
     window_at,
 )
+from services.ingest.outbox import Unavailable
 from services.ingest.repository import RespondentStore
 from shared.contracts import ConsultationDefined, DatasetStatus, ResponseForm, utc_now
 from shared.topics import RESPONSES_SUBMITTED
 
 SERVICE = "ingest"
-
-
-class Unavailable(Exception):
-    """Kafka did not take the message in time: nothing was recorded."""
 
 
 Produce = Callable[[str, str, Any], Awaitable[None]]
@@ -119,7 +117,7 @@ class Submissions:
         return consultation
 
     async def submit(self, consultation_id: str, form: ResponseForm, idempotency_key: str | None) -> Receipt:
-        received_at = self._clock()
+        received_at = receipt_time(self._clock())
         self.consultation(consultation_id)
         errors = form_errors(form, self._dataset_status)
         if errors:
@@ -146,7 +144,7 @@ class Submissions:
         try:
             with self._metrics.produce_seconds.time():
                 await self._produce(RESPONSES_SUBMITTED, partition_key(event), event)
-        except Exception as error:
+        except Unavailable as error:
             self._metrics.responses.labels("kafka_unavailable").inc()
             self._logger.warning("response not stored", extra={"error": repr(error)})
             raise Unavailable from error

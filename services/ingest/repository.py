@@ -3,13 +3,21 @@
 Per respondent of a consultation, one document: the answers already given (by submission id, to
 answer a retried POST exactly as the first time) and the latest submission's form (to pre-fill the
 form when the respondent comes back with their token). Neither the token nor the e-mail is stored.
+
+Kafka, not this store, is where an accepted response lives; so records are written behind, in
+batches (one bulk write per flush), off the request's path. Until flushed, a record is answered
+from memory. A crash loses at most the unflushed records: a retry of one of those is then counted
+once all the same (downstream deduplicates by response id) but answered with a new receipt time.
 """
 
+import asyncio
+import contextlib
+import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from pymongo import AsyncMongoClient
+from pymongo import AsyncMongoClient, UpdateOne
 
 from shared.contracts import ResponseForm, ResponseSubmitted
 
@@ -38,13 +46,43 @@ def _id(consultation_id: str, respondent_key: str) -> str:
 
 
 class MongoRespondentStore:
-    def __init__(self, client: AsyncMongoClient[Document], database: str) -> None:
+    def __init__(
+        self,
+        client: AsyncMongoClient[Document],
+        database: str,
+        logger: logging.Logger,
+        flush_interval_s: float = 0.05,
+        max_batch: int = 1000,
+    ) -> None:
         self._respondents = client[database]["respondents"]
+        self._logger = logger
+        self._flush_interval_s = flush_interval_s
+        self._max_batch = max_batch
+        self._pending: dict[tuple[str, str], dict[str, StoredAnswer]] = {}
+        self._writing: dict[tuple[str, str], dict[str, StoredAnswer]] = {}
+        self._queue: list[UpdateOne] = []
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
 
     async def ping(self) -> None:
         await self._respondents.database.command("ping")
 
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._write_behind(), name="respondent-store")
+
+    async def stop(self) -> None:
+        """Flush what is pending, then stop."""
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self._flush()
+
     async def previous_answer(self, consultation_id: str, respondent_key: str, response_id: str) -> StoredAnswer | None:
+        for unwritten in (self._pending, self._writing):
+            answer = unwritten.get((consultation_id, respondent_key), {}).get(response_id)
+            if answer is not None:
+                return answer
         doc = await self._respondents.find_one(
             {"_id": _id(consultation_id, respondent_key)}, {f"answers.{response_id}": 1}
         )
@@ -52,28 +90,68 @@ class MongoRespondentStore:
         return StoredAnswer(answer["received_at"], answer["body_digest"]) if answer else None
 
     async def record(self, event: ResponseSubmitted, form: ResponseForm, body_digest: str) -> None:
-        """Remember the answer; keep the form if it is the respondent's latest (one round trip)."""
+        """Remember the answer, and the form if it is the respondent's latest (written behind)."""
         stored_form = form.model_dump(mode="json", exclude={"response_id": True, "respondent": {"token", "email"}})
         latest = {"received_at": event.received_at, "response_id": event.response_id, "form": stored_form}
         newer = {"$gt": [event.received_at, {"$ifNull": ["$latest.received_at", EPOCH]}]}
-        await self._respondents.update_one(
-            {"_id": _id(event.consultation_id, event.respondent_key)},
-            [
-                {
-                    "$set": {
-                        "consultation_id": event.consultation_id,
-                        # Literal: respondents' free text must never be read as pipeline expressions.
-                        "latest": {"$cond": [newer, {"$literal": latest}, "$latest"]},
-                        f"answers.{event.response_id}": {
-                            "$literal": {"received_at": event.received_at, "body_digest": body_digest}
-                        },
+        self._queue.append(
+            UpdateOne(
+                {"_id": _id(event.consultation_id, event.respondent_key)},
+                [
+                    {
+                        "$set": {
+                            "consultation_id": event.consultation_id,
+                            # Literal: respondents' free text must never be read as pipeline expressions.
+                            "latest": {"$cond": [newer, {"$literal": latest}, "$latest"]},
+                            f"answers.{event.response_id}": {
+                                "$literal": {"received_at": event.received_at, "body_digest": body_digest}
+                            },
+                        }
                     }
-                }
-            ],
-            upsert=True,
+                ],
+                upsert=True,
+            )
         )
+        key = (event.consultation_id, event.respondent_key)
+        self._pending.setdefault(key, {})[event.response_id] = StoredAnswer(event.received_at, body_digest)
+        if len(self._queue) >= self._max_batch:
+            self._wake.set()
+
+    async def _write_behind(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self._flush_interval_s)
+            self._wake.clear()
+            try:
+                await self._flush()
+            except Exception:
+                self._logger.exception("respondent records not written; retrying")
+                await asyncio.sleep(1.0)
+
+    async def _flush(self) -> None:
+        if not self._queue:
+            return
+        batch, pending = self._queue, self._pending
+        self._queue, self._pending = [], {}
+        for key, answers in pending.items():
+            self._writing.setdefault(key, {}).update(answers)
+        try:
+            await self._respondents.bulk_write(batch, ordered=True)
+        except Exception:
+            self._queue = batch + self._queue
+            for key, answers in pending.items():
+                self._pending.setdefault(key, {}).update(answers)
+            raise
+        finally:
+            for key, answers in pending.items():
+                written = self._writing.get(key, {})
+                for response_id in answers:
+                    written.pop(response_id, None)
+                if not written:
+                    self._writing.pop(key, None)
 
     async def latest_form(self, consultation_id: str, respondent_key: str) -> dict[str, Any] | None:
+        await self._flush()
         doc = await self._respondents.find_one({"_id": _id(consultation_id, respondent_key)}, {"latest.form": 1})
         form = (doc or {}).get("latest", {}).get("form")
         return dict(form) if form else None

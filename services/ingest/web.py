@@ -12,7 +12,8 @@ from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from pydantic import ValidationError
 
-from services.ingest.handlers import Refused, Submissions, Unavailable
+from services.ingest.handlers import Refused, Submissions
+from services.ingest.outbox import Unavailable
 from services.ingest.settings import IngestSettings
 from services.ingest.webform import bilingual, field_id_for, parse_web_form, view_of
 from shared.contracts import (
@@ -61,6 +62,16 @@ KIND_LABELS = {
     ImprovementKind.DATA_QUALITY: ("Qualité des données", "Data quality"),
     ImprovementKind.LICENCE: ("Licence", "Licence"),
     ImprovementKind.OTHER: ("Autre", "Other"),
+}
+FIELD_LABELS = {
+    "profile": "Vous êtes / You are",
+    "organisation": "Organisation",
+    "departement": "Département",
+    "region": "Région / Region",
+    "email": "Adresse électronique / E-mail",
+    "consent": "Consentement / Consent",
+    "satisfaction-1": "Satisfaction",
+    "platform-comment": "La plateforme / The platform",
 }
 PRIORITY_LABELS = [
     ("essential", "Essentiel", "Essential"),
@@ -116,6 +127,21 @@ def web_router(
             regions=REGIONS,
         )
 
+    def label_of(control: str) -> str:
+        """How the summary names a control, so two errors of the same kind read apart."""
+        if control in FIELD_LABELS:
+            return FIELD_LABELS[control]
+        kind, _, rest = control.partition("-")
+        if kind == "open":
+            entry = catalogue.get(rest.rsplit("-", 1)[0])
+            return entry.dataset.title if entry else "Données à ouvrir / Data to open"
+        number = int(rest.split("-", 1)[0]) + 1 if rest[:1].isdigit() else 0
+        if kind == "improve":
+            return f"Jeu de données à améliorer n° {number} / Dataset to improve #{number}"
+        if kind == "suggestion":
+            return f"Suggestion n° {number} / Suggestion #{number}"
+        return "Réponse / Response"
+
     def refusal_page(refused: Refused) -> HTMLResponse:
         return page("message.html", refused.status, title=refused.title, detail=refused.detail)
 
@@ -161,9 +187,10 @@ def web_router(
         values = view_of(parsed.body, settings.improve_slots, settings.suggestion_slots)
 
         def with_errors(errors: list[tuple[str, str]], status: int) -> HTMLResponse:
-            listed = [
-                {"field": field_id_for(pointer, parsed.field_ids), "message": message} for pointer, message in errors
-            ]
+            listed = []
+            for pointer, message in errors:
+                control = field_id_for(pointer, parsed.field_ids)
+                listed.append({"field": control, "message": f"{label_of(control)} : {message}"})
             return form_page(consultation, values, token, listed, status)
 
         try:

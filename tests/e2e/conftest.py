@@ -28,6 +28,7 @@ SETTINGS = {
     "COD_LOG_LEVEL": "INFO",
     # Every test client is 127.0.0.1: the per-client rate limit is tested on an ingest of its own.
     "COD_RATE_LIMIT_BURST": "1000000",
+    "COD_PUBLIC_URL": f"http://127.0.0.1:{PORTS['ingest']}",
 }
 
 

@@ -52,6 +52,16 @@ async def poll(what: str, check: Any, deadline_s: float, interval_s: float = 0.1
     raise AssertionError(f"{what} not reached within {deadline_s}s; last: {last}")
 
 
+async def poll_equal(what: str, get: Any, expected: Any, deadline_s: float, interval_s: float = 0.1) -> None:
+    """Poll `get()` until it equals `expected`; at the deadline, fail showing the difference."""
+    deadline = time.monotonic() + deadline_s
+    while time.monotonic() < deadline:
+        if await get() == expected:
+            return
+        await asyncio.sleep(interval_s)
+    assert await get() == expected, f"{what} not reached within {deadline_s}s"
+
+
 async def results_messages(bootstrap: str, cid: str) -> list[dict[str, Any]]:
     consumer = AIOKafkaConsumer(
         RESULTS_PUBLISHED,

@@ -14,7 +14,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from shared.contracts import utc_now
 from shared.topics import DEAD_LETTERS, RESPONSES_SUBMITTED
 from tests.e2e.conftest import Pipeline
-from tests.e2e.helpers import CONSENT, as_tuples, poll, post, rankings, results_messages
+from tests.e2e.helpers import CONSENT, as_tuples, poll, poll_equal, post, rankings, results_messages
 from tests.e2e.truth import Accepted, expected_rankings, ranked
 
 PROFILES = ["company", "researcher", "journalist", "local_authority", "tourism", "association", "student"]
@@ -91,10 +91,10 @@ async def test_every_accepted_response_is_counted_once_and_results_are_emitted_o
 
         for kind in ("open", "improve", "suggestions"):
 
-            async def settled(kind: str = kind) -> bool:
-                return as_tuples(await rankings(client, pipeline, cid, kind)) == ranked(truth[kind])
+            async def current(kind: str = kind) -> list[tuple[str, int, int]]:
+                return as_tuples(await rankings(client, pipeline, cid, kind))
 
-            await poll(f"{kind} ranking equal to the hand-computed one", settled, deadline_s=30)
+            await poll_equal(f"{kind} ranking equal to the hand-computed one", current, ranked(truth[kind]), 30)
 
         page = await rankings(client, pipeline, cid, "open")
         assert page["respondents"] == len({a.token for a in accepted})

@@ -1,0 +1,164 @@
+"""Ingest's Kafka producer: group commits in Kafka transactions, so a 503 is never followed by a delivery.
+
+A plain producer that times out keeps the message in its buffer and delivers it once Kafka is back:
+the respondent was told "not recorded" and the response counts anyway. Here every message is written
+inside a Kafka transaction shared by the requests of a few milliseconds; the requests are answered
+only once the transaction is committed, and consumers read committed data only. When a commit fails
+or times out, its requests get an error, the producer is replaced, and the new one, sharing the
+transactional id, fences the old one and has its open transaction aborted: what it had written never
+becomes visible.
+
+One narrow case remains, common to any acknowledgement over a network: Kafka commits and the
+acknowledgement is lost. The client then retries with the same response id and is counted once.
+"""
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+
+from aiokafka import AIOKafkaProducer
+
+from shared.topics import MAX_MESSAGE_BYTES
+
+
+class Unavailable(Exception):
+    """Kafka did not commit the message in time: nothing was recorded."""
+
+
+@dataclass
+class _Pending:
+    topic: str
+    key: bytes
+    value: bytes
+    done: asyncio.Future[None]
+
+
+class GroupCommitProducer:
+    def __init__(
+        self,
+        bootstrap: str,
+        transactional_id: str,
+        timeout_s: float,
+        logger: logging.Logger,
+        max_batch: int = 500,
+    ) -> None:
+        self._bootstrap = bootstrap
+        self._transactional_id = transactional_id
+        self._timeout_s = timeout_s
+        self._logger = logger
+        self._max_batch = max_batch
+        self._producer: AIOKafkaProducer | None = None
+        self._queue: list[_Pending] = []
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self.commits = 0
+
+    def _new_producer(self) -> AIOKafkaProducer:
+        return AIOKafkaProducer(
+            bootstrap_servers=self._bootstrap,
+            transactional_id=self._transactional_id,
+            acks="all",
+            enable_idempotence=True,
+            request_timeout_ms=int(self._timeout_s * 1000),
+            # The broker aborts a transaction left open this long by a producer that died.
+            transaction_timeout_ms=max(int(self._timeout_s * 4000), 10_000),
+            max_request_size=MAX_MESSAGE_BYTES,
+            linger_ms=0,
+        )
+
+    async def start(self) -> None:
+        """Connect and initialise the transactional id (fencing any earlier holder)."""
+        producer = self._new_producer()
+        try:
+            await producer.start()
+        except BaseException:
+            await self._discard(producer)
+            raise
+        self._producer = producer
+        self._task = asyncio.create_task(self._commit_loop(), name="group-commit")
+
+    async def stop(self) -> None:
+        """Commit what is queued, then stop."""
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._queue and self._producer is not None:
+            with contextlib.suppress(Exception):
+                await self._commit(self._take())
+        if self._producer is not None:
+            await self._discard(self._producer)
+
+    async def ready(self) -> bool:
+        return self._producer is not None
+
+    async def send(self, topic: str, key: str, value: bytes) -> None:
+        """Return once the message is committed in Kafka; raise `Unavailable` if it will never be."""
+        if self._producer is None:
+            raise Unavailable("no connection to Kafka")
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._queue.append(_Pending(topic, key.encode(), value, done))
+        self._wake.set()
+        await done
+
+    def _take(self) -> list[_Pending]:
+        batch, self._queue = self._queue[: self._max_batch], self._queue[self._max_batch :]
+        return batch
+
+    async def _commit_loop(self) -> None:
+        while True:
+            if not self._queue:
+                self._wake.clear()
+                await self._wake.wait()
+            batch = self._take()
+            try:
+                await self._commit(batch)
+            except Exception as error:
+                for pending in batch:
+                    if not pending.done.done():
+                        pending.done.set_exception(Unavailable(repr(error)))
+                self._logger.warning("group commit failed; replacing the producer", extra={"error": repr(error)})
+                await self._replace()
+            else:
+                for pending in batch:
+                    if not pending.done.done():
+                        pending.done.set_result(None)
+                self.commits += 1
+
+    async def _commit(self, batch: list[_Pending]) -> None:
+        producer = self._producer
+        assert producer is not None
+        async with asyncio.timeout(self._timeout_s):
+            await producer.begin_transaction()
+            sent = [await producer.send(p.topic, p.value, key=p.key) for p in batch]
+            await asyncio.gather(*sent)
+            await producer.commit_transaction()
+
+    async def _replace(self) -> None:
+        """Drop the failed producer; until a new one has fenced it, refuse what comes."""
+        old, self._producer = self._producer, None
+        for pending in self._take() + self._queue:
+            if not pending.done.done():
+                pending.done.set_exception(Unavailable("Kafka unavailable"))
+        self._queue = []
+        if old is not None:
+            await self._discard(old)
+        delay = 0.2
+        while self._producer is None:
+            producer = self._new_producer()
+            try:
+                await producer.start()
+            except Exception as error:
+                await self._discard(producer)
+                self._logger.warning("Kafka still unavailable", extra={"error": repr(error), "retry_in_s": delay})
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+            else:
+                self._producer = producer
+
+    async def _discard(self, producer: AIOKafkaProducer) -> None:
+        # Its buffered messages must not be flushed: they belong to an aborted transaction.
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(1.0):
+                await producer.stop()

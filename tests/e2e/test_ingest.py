@@ -1,0 +1,157 @@
+"""Ingest's public API on the running system: every error status, idempotency, amendments, window edges."""
+
+import asyncio
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+
+from deploy.local.processes import ServiceProcess, service_env
+from shared.contracts import utc_now
+from tests.e2e.conftest import SETTINGS, Pipeline
+from tests.e2e.helpers import CONSENT, as_tuples, body_for, poll, post, rankings
+
+
+def assert_problem(answer: httpx.Response, status: int) -> dict[str, Any]:
+    assert answer.status_code == status, answer.text
+    assert answer.headers["content-type"] == "application/problem+json"
+    problem = dict(answer.json())
+    assert problem["status"] == status
+    assert problem["title"]
+    return problem
+
+
+async def test_the_catalogue_decides_what_may_be_opened_or_improved(pipeline: Pipeline) -> None:
+    cid = pipeline.open_consultation(seconds=600)
+    already_open = pipeline.datasets("open")[0]["dataset_id"]
+    not_open = pipeline.datasets("not_open")[0]["dataset_id"]
+    body = {
+        "respondent": {"profile": "researcher"},
+        "open_requests": [
+            {"dataset_id": already_open, "priority": "essential"},
+            {"dataset_id": "no-such-dataset", "priority": "useful"},
+        ],
+        "improvement_requests": [{"dataset_id": not_open, "kinds": ["api_access"]}],
+        "consent": CONSENT,
+    }
+    async with httpx.AsyncClient(base_url=pipeline.url("ingest"), timeout=10) as client:
+        problem = assert_problem(await post(client, cid, body), 422)
+    assert [e["pointer"] for e in problem["errors"]] == [
+        "/open_requests/0/dataset_id",
+        "/open_requests/1/dataset_id",
+        "/improvement_requests/0/dataset_id",
+    ]
+    assert "déjà ouvert" in problem["errors"][0]["detail"]
+    assert "already open" in problem["errors"][0]["detail"]
+
+
+async def test_size_type_and_shape_errors_are_problem_details(pipeline: Pipeline) -> None:
+    cid = pipeline.open_consultation(seconds=600)
+    dataset = pipeline.datasets("not_open")[0]["dataset_id"]
+    async with httpx.AsyncClient(base_url=pipeline.url("ingest"), timeout=10) as client:
+        huge = body_for(dataset, suggestions=[{"title": "x", "description": "y" * 2000}] * 40)
+        assert_problem(await post(client, cid, huge), 413)
+        as_text = await client.post(
+            f"/v1/consultations/{cid}/responses", content=b"respondent=x", headers={"content-type": "text/plain"}
+        )
+        assert_problem(as_text, 415)
+        not_json = await client.post(
+            f"/v1/consultations/{cid}/responses", content=b"{not json", headers={"content-type": "application/json"}
+        )
+        assert_problem(not_json, 422)
+        missing = assert_problem(await post(client, cid, {"respondent": {}}), 422)
+        assert {"/respondent/profile", "/consent"} <= {e["pointer"] for e in missing["errors"]}
+        assert_problem(await post(client, "nope", body_for(dataset)), 404)
+
+
+async def test_a_retried_post_gets_the_same_answer_and_counts_once(pipeline: Pipeline) -> None:
+    cid = pipeline.open_consultation(seconds=600)
+    dataset = pipeline.datasets("not_open")[3]["dataset_id"]
+    body = body_for(dataset, "essential", response_id=f"retry-{uuid.uuid4().hex}")
+    async with httpx.AsyncClient(base_url=pipeline.url("ingest"), timeout=10) as client:
+        first = await post(client, cid, body)
+        second = await post(client, cid, body)
+        assert first.status_code == second.status_code == 202
+        assert first.json() == second.json()
+        reused = await post(client, cid, body | {"open_requests": [{"dataset_id": dataset, "priority": "useful"}]})
+        assert_problem(reused, 422)
+        key = {"Idempotency-Key": f"key-{uuid.uuid4()}"}
+        other = body_for(dataset, "important")
+        by_key = [await client.post(f"/v1/consultations/{cid}/responses", json=other, headers=key) for _ in range(2)]
+        assert by_key[0].status_code == by_key[1].status_code == 202
+        assert by_key[0].json() == by_key[1].json()
+
+        async def counted() -> bool:
+            return as_tuples(await rankings(client, pipeline, cid, "open")) == [(dataset, 5, 2)]
+
+        await poll("two respondents, each counted once", counted, deadline_s=10)
+
+
+async def test_a_respondent_amends_with_their_token_until_the_close(pipeline: Pipeline) -> None:
+    cid = pipeline.open_consultation(seconds=600)
+    first_choice, second_choice = (d["dataset_id"] for d in pipeline.datasets("not_open")[4:6])
+    async with httpx.AsyncClient(base_url=pipeline.url("ingest"), timeout=10) as client:
+        accepted = (await post(client, cid, body_for(first_choice, "essential"))).json()
+        assert accepted["amend_url"].endswith(f"/consultations/{cid}?token={accepted['respondent_token']}")
+        amended = body_for(second_choice, "useful")
+        amended["respondent"]["token"] = accepted["respondent_token"]
+        again = (await post(client, cid, amended)).json()
+        assert again["respondent_token"] == accepted["respondent_token"]
+
+        async def replaced() -> bool:
+            return as_tuples(await rankings(client, pipeline, cid, "open")) == [(second_choice, 1, 1)]
+
+        await poll("the amendment replacing the first response", replaced, deadline_s=10)
+        form = await client.get(f"/consultations/{cid}", params={"token": accepted["respondent_token"]})
+    assert form.status_code == 200
+    assert f'id="open-{second_choice}-useful" name="open-{second_choice}" value="useful" checked' in form.text
+
+
+async def test_the_window_edges_are_exact(pipeline: Pipeline) -> None:
+    dataset = pipeline.datasets("not_open")[6]["dataset_id"]
+    now = utc_now()
+    opens_at, closes_at = now + timedelta(seconds=1.5), now + timedelta(seconds=3.5)
+    cid = pipeline.define_consultation(opens_at, closes_at)
+    answers: list[tuple[int, dict[str, Any]]] = []
+    async with httpx.AsyncClient(base_url=pipeline.url("ingest"), timeout=10) as client:
+        while utc_now() < closes_at + timedelta(seconds=0.5):
+            answer = await post(client, cid, body_for(dataset))
+            answers.append((answer.status_code, answer.json()))
+            await asyncio.sleep(0.01)
+    statuses = [status for status, _ in answers]
+    # Refused before, accepted during, refused after: three runs, in that order.
+    assert statuses[0] == 409
+    assert statuses[-1] == 409
+    first_ok, last_ok = statuses.index(202), len(statuses) - 1 - statuses[::-1].index(202)
+    assert set(statuses[:first_ok]) == {409}
+    assert set(statuses[first_ok : last_ok + 1]) == {202}
+    assert set(statuses[last_ok + 1 :]) == {409}
+    assert {a["window"] for s, a in answers[:first_ok]} == {"not_yet_open"}
+    assert {a["window"] for s, a in answers[last_ok + 1 :]} == {"closed"}
+    for _, accepted in answers[first_ok : last_ok + 1]:
+        assert opens_at <= datetime.fromisoformat(accepted["received_at"]) < closes_at
+
+
+async def test_a_client_sending_too_fast_is_told_when_to_retry(pipeline: Pipeline) -> None:
+    env = service_env(
+        pipeline.infra,
+        18010,
+        SETTINGS | {"COD_RATE_LIMIT_BURST": "3", "COD_RATE_LIMIT_PER_MINUTE": "6", "COD_INSTANCE": "limited"},
+    )
+    limited = ServiceProcess("ingest", 18010, env, pipeline.infra.root / "logs" / "ingest-limited.log")
+    limited.start()
+    try:
+        limited.wait_ready()
+        cid = pipeline.open_consultation(seconds=600)
+        dataset = pipeline.datasets("not_open")[7]["dataset_id"]
+        async with httpx.AsyncClient(base_url=limited.url, timeout=10) as client:
+            statuses = [(await post(client, cid, body_for(dataset))).status_code for _ in range(4)]
+            assert statuses[:3] == [202, 202, 202]
+            refused = await post(client, cid, body_for(dataset))
+    finally:
+        assert limited.stop() == 0
+    problem = assert_problem(refused, 429)
+    assert statuses[3] == 429
+    assert int(refused.headers["Retry-After"]) >= 1
+    assert "Retry" in problem["detail"] or "réessayez" in problem["detail"]
