@@ -81,14 +81,20 @@ def drive(base_url: str, script: Path, seconds: float, concurrency: int) -> dict
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=15.0)
-    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--lanes", type=int, default=2, help="ingest's COD_COMMIT_LANES")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         print("the benchmark drives the servers with wrk: apt-get install wrk", file=sys.stderr)
         return 1
     infra = local_infra.Infra(profile="bench", kafka_port=49092, kafka_controller_port=49093, mongo_port=47017)
     local_infra.up(infra, fresh=True)
-    settings = {"COD_ADMIN_TOKEN": ADMIN, "COD_RATE_LIMIT_BURST": "100000000", "COD_LOG_LEVEL": "WARNING"}
+    settings = {
+        "COD_ADMIN_TOKEN": ADMIN,
+        "COD_RATE_LIMIT_BURST": "100000000",
+        "COD_LOG_LEVEL": "WARNING",
+        "COD_COMMIT_LANES": str(args.lanes),
+    }
     services = make_services(infra, ports={"ingest": 18100, "catalogue": 18101}, overrides=settings)
     bare = ServiceProcess("bare", 18109, service_env(infra, 18109), infra.root / "logs" / "bare.log")
     try:

@@ -57,6 +57,7 @@ def create_app(settings: IngestSettings) -> Any:
         f"cod-ingest-{settings.instance or socket.gethostname() + '-' + str(settings.http_port)}",
         settings.kafka_produce_timeout_s,
         logger,
+        lanes=settings.commit_lanes,
     )
     mongo = make_mongo_client(settings.mongo_uri, SERVICE)
     store = MongoRespondentStore(mongo, settings.mongo_database, logger)

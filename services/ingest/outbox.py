@@ -35,12 +35,16 @@ class _Pending:
 
 
 class GroupCommitProducer:
+    """Concurrent requests share transactions; `lanes` producers commit in turn, since a producer
+    must wait for its previous transaction's markers before it can begin the next one."""
+
     def __init__(
         self,
         bootstrap: str,
         transactional_id: str,
         timeout_s: float,
         logger: logging.Logger,
+        lanes: int = 4,
         max_batch: int = 500,
     ) -> None:
         self._bootstrap = bootstrap
@@ -48,54 +52,72 @@ class GroupCommitProducer:
         self._timeout_s = timeout_s
         self._logger = logger
         self._max_batch = max_batch
-        self._producer: AIOKafkaProducer | None = None
+        self._producers: list[AIOKafkaProducer | None] = [None] * lanes
         self._queue: list[_Pending] = []
         self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
         self.commits = 0
 
-    def _new_producer(self) -> AIOKafkaProducer:
+    def _new_producer(self, lane: int) -> AIOKafkaProducer:
         return AIOKafkaProducer(
             bootstrap_servers=self._bootstrap,
-            transactional_id=self._transactional_id,
+            transactional_id=f"{self._transactional_id}-{lane}",
             acks="all",
             enable_idempotence=True,
             request_timeout_ms=int(self._timeout_s * 1000),
+            retry_backoff_ms=10,
             # The broker aborts a transaction left open this long by a producer that died.
             transaction_timeout_ms=max(int(self._timeout_s * 4000), 10_000),
             max_request_size=MAX_MESSAGE_BYTES,
-            linger_ms=0,
         )
 
     async def start(self) -> None:
-        """Connect and initialise the transactional id (fencing any earlier holder)."""
-        producer = self._new_producer()
-        try:
-            await producer.start()
-        except BaseException:
-            await self._discard(producer)
-            raise
-        self._producer = producer
-        self._task = asyncio.create_task(self._commit_loop(), name="group-commit")
+        """Connect every lane and initialise its transactional id (fencing any earlier holder)."""
+        for lane in range(len(self._producers)):
+            if self._producers[lane] is None:
+                producer = self._new_producer(lane)
+                try:
+                    await producer.start()
+                except BaseException:
+                    await self._discard(producer)
+                    raise
+                self._producers[lane] = producer
+        self._tasks = [
+            asyncio.create_task(self._commit_loop(lane), name=f"group-commit-{lane}")
+            for lane in range(len(self._producers))
+        ]
 
     async def stop(self) -> None:
         """Commit what is queued, then stop."""
-        if self._task:
-            self._task.cancel()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        if self._queue and self._producer is not None:
+                await task
+        live = self._live()
+        if self._queue and live:
             with contextlib.suppress(Exception):
-                await self._commit(self._take())
-        if self._producer is not None:
-            await self._discard(self._producer)
+                await self._commit(live[0], self._take())
+        for producer in live:
+            await self._discard(producer)
+
+    def _live(self) -> list[AIOKafkaProducer]:
+        return [p for p in self._producers if p is not None]
 
     async def ready(self) -> bool:
-        return self._producer is not None
+        """Whether a lane has a producer and Kafka answers it now."""
+        for producer in self._live():
+            try:
+                async with asyncio.timeout(2.0):
+                    await producer.client.fetch_all_metadata()
+            except Exception:
+                return False
+            return True
+        return False
 
     async def send(self, topic: str, key: str, value: bytes) -> None:
         """Return once the message is committed in Kafka; raise `Unavailable` if it will never be."""
-        if self._producer is None:
+        if not self._live():
             raise Unavailable("no connection to Kafka")
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._queue.append(_Pending(topic, key.encode(), value, done))
@@ -104,49 +126,54 @@ class GroupCommitProducer:
 
     def _take(self) -> list[_Pending]:
         batch, self._queue = self._queue[: self._max_batch], self._queue[self._max_batch :]
+        if not self._queue:
+            self._wake.clear()
         return batch
 
-    async def _commit_loop(self) -> None:
+    async def _commit_loop(self, lane: int) -> None:
         while True:
-            if not self._queue:
-                self._wake.clear()
-                await self._wake.wait()
+            await self._wake.wait()
+            producer = self._producers[lane]
+            if producer is None:
+                await self._replace(lane)
+                continue
             batch = self._take()
+            if not batch:
+                continue
             try:
-                await self._commit(batch)
+                await self._commit(producer, batch)
             except Exception as error:
                 for pending in batch:
                     if not pending.done.done():
                         pending.done.set_exception(Unavailable(repr(error)))
                 self._logger.warning("group commit failed; replacing the producer", extra={"error": repr(error)})
-                await self._replace()
+                await self._replace(lane)
             else:
                 for pending in batch:
                     if not pending.done.done():
                         pending.done.set_result(None)
                 self.commits += 1
 
-    async def _commit(self, batch: list[_Pending]) -> None:
-        producer = self._producer
-        assert producer is not None
+    async def _commit(self, producer: AIOKafkaProducer, batch: list[_Pending]) -> None:
         async with asyncio.timeout(self._timeout_s):
             await producer.begin_transaction()
             sent = [await producer.send(p.topic, p.value, key=p.key) for p in batch]
             await asyncio.gather(*sent)
             await producer.commit_transaction()
 
-    async def _replace(self) -> None:
-        """Drop the failed producer; until a new one has fenced it, refuse what comes."""
-        old, self._producer = self._producer, None
-        for pending in self._take() + self._queue:
-            if not pending.done.done():
-                pending.done.set_exception(Unavailable("Kafka unavailable"))
-        self._queue = []
+    async def _replace(self, lane: int) -> None:
+        """Drop the lane's failed producer; until a new one has fenced it, the lane commits nothing."""
+        old, self._producers[lane] = self._producers[lane], None
         if old is not None:
             await self._discard(old)
+        if not self._live():
+            for pending in self._take() + self._queue:
+                if not pending.done.done():
+                    pending.done.set_exception(Unavailable("Kafka unavailable"))
+            self._queue = []
         delay = 0.2
-        while self._producer is None:
-            producer = self._new_producer()
+        while self._producers[lane] is None:
+            producer = self._new_producer(lane)
             try:
                 await producer.start()
             except Exception as error:
@@ -155,7 +182,7 @@ class GroupCommitProducer:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
             else:
-                self._producer = producer
+                self._producers[lane] = producer
 
     async def _discard(self, producer: AIOKafkaProducer) -> None:
         # Its buffered messages must not be flushed: they belong to an aborted transaction.

@@ -30,6 +30,9 @@ class IngestSettings(ServiceSettings):
         default=False,
         description="Take the client address from X-Forwarded-For (only behind a proxy that sets it).",
     )
+    commit_lanes: int = Field(
+        default=2, ge=1, le=16, description="Kafka producers committing transactions in turn (see outbox.py)."
+    )
     improve_slots: int = Field(default=5, ge=1, le=50, description="Datasets-to-improve rows in the web form.")
     suggestion_slots: int = Field(default=3, ge=1, le=20, description="Missing-dataset rows in the web form.")
 
