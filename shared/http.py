@@ -1,5 +1,6 @@
 """HTTP plumbing: RFC 9457 problem details and the health endpoints every service exposes."""
 
+import hmac
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from http import HTTPStatus
@@ -164,6 +165,18 @@ def _document_validation_errors_as_problems(app: FastAPI) -> None:
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def require_admin(authorization: str | None, admin_token: str) -> None:
+    """Refuse (401) a request without the administrators' bearer token."""
+    expected = f"Bearer {admin_token}".encode()
+    if authorization is None or not hmac.compare_digest(authorization.encode(), expected):
+        raise ProblemError(
+            401,
+            "Unauthorized",
+            "A valid administrator bearer token is required.",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
 
 
 def health_router(checks: Mapping[str, ReadyCheck]) -> APIRouter:

@@ -1,11 +1,12 @@
 """The settings every service shares; each service extends `ServiceSettings` with its own."""
 
-from typing import Literal
+from typing import Literal, Self
 
-from pydantic import Field
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Environment = Literal["development", "test", "production"]
+DEV_ADMIN_TOKEN = "dev-admin-token-change-me"  # noqa: S105
 
 
 class ServiceSettings(BaseSettings):
@@ -33,3 +34,13 @@ class ServiceSettings(BaseSettings):
     startup_timeout_s: float = Field(
         default=120.0, gt=0, description="How long to keep retrying Kafka and MongoDB at start."
     )
+    admin_token: SecretStr = Field(
+        default=SecretStr(DEV_ADMIN_TOKEN),
+        description="Bearer token of the administrators (consultations, catalogue refresh, early close).",
+    )
+
+    @model_validator(mode="after")
+    def _no_default_admin_token_in_production(self) -> Self:
+        if self.environment == "production" and self.admin_token.get_secret_value() == DEV_ADMIN_TOKEN:
+            raise ValueError("set COD_ADMIN_TOKEN: the development default is refused in production")
+        return self

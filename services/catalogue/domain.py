@@ -1,10 +1,13 @@
-"""The catalogue's rules: reading catalogue rows, normalising titles, enriching responses."""
+"""The catalogue's rules: reading catalogue rows, normalising titles, matching suggestions, enriching."""
 
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
+
+from rapidfuzz import fuzz, process
 
 from shared.contracts import (
     DatasetRecord,
@@ -16,8 +19,11 @@ from shared.contracts import (
 )
 
 CENSUS_ID_PREFIX = "census-"
+DESCRIPTION_LIMIT = 1000
+# French function words, and the generic words every dataset title carries: they say nothing of
+# which dataset is meant.
 _STOP_WORDS = frozenset(
-    {
+    (
         "a",
         "au",
         "aux",
@@ -43,8 +49,15 @@ _STOP_WORDS = frozenset(
         "the",
         "of",
         "and",
-    }
+        "donnees",
+        "donnee",
+        "jeu",
+        "base",
+        "liste",
+        "fichier",
+    )
 )
+DATASET_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,99}")
 
 
 @dataclass(frozen=True)
@@ -59,6 +72,11 @@ class LoadReport:
     datasets: list[DatasetRecord] = field(default_factory=list)
     errors: list[RowError] = field(default_factory=list)
 
+    def extend(self, other: "LoadReport") -> None:
+        known = {d.dataset_id for d in self.datasets}
+        self.datasets += [d for d in other.datasets if d.dataset_id not in known]
+        self.errors += other.errors
+
 
 def _split(value: str | None) -> list[str]:
     return [part.strip() for part in (value or "").split(",") if part.strip()]
@@ -67,6 +85,11 @@ def _split(value: str | None) -> list[str]:
 def _blank_to_none(value: str | None) -> str | None:
     value = (value or "").strip()
     return value or None
+
+
+def _cut(value: str | None) -> str | None:
+    value = _blank_to_none(value)
+    return value[:DESCRIPTION_LIMIT] if value else None
 
 
 def slugify(text: str) -> str:
@@ -94,7 +117,7 @@ def parse_open_catalogue(rows: Iterable[tuple[int, Mapping[str, str]]], source: 
     for line, row in rows:
         dataset_id = (row.get("id") or "").strip()
         title = (row.get("title") or "").strip()
-        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,99}", dataset_id):
+        if not DATASET_ID.fullmatch(dataset_id):
             report.errors.append(RowError(source, line, f"invalid or missing id {dataset_id!r}"))
             continue
         if not title:
@@ -116,6 +139,7 @@ def parse_open_catalogue(rows: Iterable[tuple[int, Mapping[str, str]]], source: 
                 formats=_split(row.get("resources_formats")),
                 frequency=_blank_to_none(row.get("frequency")),
                 spatial_granularity=_blank_to_none(row.get("spatial.granularity")),
+                description=_cut(row.get("description_short") or row.get("description")),
                 slug=_blank_to_none(row.get("slug")),
                 acronym=_blank_to_none(row.get("acronym")),
                 url=_blank_to_none(row.get("url")),
@@ -130,21 +154,49 @@ def census_id(title: str) -> str:
     return CENSUS_ID_PREFIX + slugify(title)[:80].rstrip("-")
 
 
-def parse_census(rows: Iterable[tuple[int, Mapping[str, str]]], source: str) -> LoadReport:
-    """Datasets of an inventory in the ministry's census schema (not yet open)."""
+_TRUE, _FALSE = {"true", "vrai", "oui", "1", "yes"}, {"false", "faux", "non", "0", "no"}
+
+
+def census_row_errors(row: Mapping[str, str], schema: Mapping[str, Any]) -> list[str]:
+    """What a census row breaks of the inventory's Table Schema: required fields, enums, types."""
+    problems = []
+    for spec in schema.get("fields", []):
+        name, value = spec["name"], (row.get(spec["name"]) or "").strip()
+        constraints = spec.get("constraints", {})
+        if not value:
+            if constraints.get("required"):
+                problems.append(f"{name} is required")
+            continue
+        if "enum" in constraints and value not in constraints["enum"]:
+            problems.append(f"{name} {value!r} is not one of the schema's values")
+        if spec.get("type") == "boolean" and value.lower() not in _TRUE | _FALSE:
+            problems.append(f"{name} {value!r} is not a boolean")
+        if spec.get("type") == "date" and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+            problems.append(f"{name} {value!r} is not a date (YYYY-MM-DD)")
+    return problems
+
+
+def parse_census(
+    rows: Iterable[tuple[int, Mapping[str, str]]], source: str, schema: Mapping[str, Any] | None = None
+) -> LoadReport:
+    """Datasets of an inventory in the ministry's census schema. A row with a first publication
+    date (`date_pub`) has been opened; the others are not open yet."""
     report = LoadReport()
     seen: set[str] = set()
     for line, row in rows:
         title = (row.get("titre") or "").strip()
-        missing = [name for name in ("titre", "description", "nom_orga") if not (row.get(name) or "").strip()]
-        if missing:
-            report.errors.append(RowError(source, line, f"missing required field(s): {', '.join(missing)}"))
+        problems = census_row_errors(row, schema) if schema else []
+        if not title and "titre is required" not in problems:
+            problems.insert(0, "titre is required")
+        if problems:
+            report.errors.append(RowError(source, line, "; ".join(problems)))
             continue
         dataset_id = census_id(title)
         if dataset_id in seen:
             report.errors.append(RowError(source, line, f"duplicate title {title!r}"))
             continue
         seen.add(dataset_id)
+        published = bool(_blank_to_none(row.get("date_pub")))
         report.datasets.append(
             DatasetRecord(
                 dataset_id=dataset_id,
@@ -152,10 +204,11 @@ def parse_census(rows: Iterable[tuple[int, Mapping[str, str]]], source: str) -> 
                 organisation=_blank_to_none(row.get("nom_orga")),
                 theme=_blank_to_none(row.get("domaine")),
                 tags=_split(row.get("mots_cles")),
-                status=DatasetStatus.NOT_OPEN,
+                status=DatasetStatus.OPEN if published else DatasetStatus.NOT_OPEN,
                 formats=_split(row.get("format")),
                 frequency=_blank_to_none(row.get("freq_maj")),
                 spatial_granularity=_blank_to_none(row.get("couv_geo")),
+                description=_cut(row.get("description")),
                 acronym=_blank_to_none(row.get("si")),
                 url=_blank_to_none(row.get("url")),
                 source=source,
@@ -164,28 +217,68 @@ def parse_census(rows: Iterable[tuple[int, Mapping[str, str]]], source: str) -> 
     return report
 
 
+@dataclass(frozen=True)
+class MatchingMethod:
+    """How suggestions are matched; chosen with `benchmarks.suggestion_matching` (see its output)."""
+
+    scorer: str = "WRatio"
+    threshold: float = 90.0  # above 100: exact normalised titles only
+
+
+SCORERS = {
+    "ratio": fuzz.ratio,
+    "token_sort_ratio": fuzz.token_sort_ratio,
+    "token_set_ratio": fuzz.token_set_ratio,
+    "WRatio": fuzz.WRatio,
+}
+
+
 class Catalogue:
     """The datasets the ministry holds, open or not, with what matching needs."""
 
-    def __init__(self, datasets: Iterable[DatasetRecord]) -> None:
+    def __init__(self, datasets: Iterable[DatasetRecord], method: MatchingMethod | None = None) -> None:
         self.datasets: dict[str, DatasetRecord] = {d.dataset_id: d for d in datasets}
-        self._by_name: dict[str, str] = {}
+        self.method = method or MatchingMethod()
+        self._exact: dict[str, tuple[str, str]] = {}
+        self._names: list[str] = []
+        self._owners: list[tuple[str, str]] = []
         for dataset in self.datasets.values():
-            for name in (dataset.title, dataset.acronym, dataset.slug):
-                if name:
-                    self._by_name.setdefault(normalise_title(name), dataset.dataset_id)
+            for kind, name in (
+                ("title", dataset.title),
+                ("acronym", dataset.acronym),
+                ("slug", re.sub(r"-\d+$", "", dataset.slug or "")),
+            ):
+                key = normalise_title(name or "")
+                if not key:
+                    continue
+                self._exact.setdefault(key, (dataset.dataset_id, kind))
+                if kind != "acronym":  # short acronyms match anything fuzzily: exact only
+                    self._names.append(key)
+                    self._owners.append((dataset.dataset_id, kind))
 
     def match_suggestion(self, title: str) -> SuggestionMatch:
         """The group a free-text suggestion belongs to: a catalogue dataset, or its normalised title."""
         key = normalise_title(title)
-        dataset_id = self._by_name.get(key)
-        if dataset_id is not None:
-            return SuggestionMatch(
-                group_key=f"dataset:{dataset_id}",
-                matched_dataset_id=dataset_id,
-                title=self.datasets[dataset_id].title,
+        exact = self._exact.get(key)
+        if exact is not None:
+            return self._matched(exact[0], exact[1], 100.0)
+        if key and self.method.threshold <= 100:
+            best = process.extractOne(
+                key, self._names, scorer=SCORERS[self.method.scorer], score_cutoff=self.method.threshold
             )
+            if best is not None:
+                dataset_id, kind = self._owners[best[2]]
+                return self._matched(dataset_id, kind, round(float(best[1]), 1))
         return SuggestionMatch(group_key=f"title:{key or slugify(title) or '-'}", title=title.strip())
+
+    def _matched(self, dataset_id: str, kind: str, score: float) -> SuggestionMatch:
+        return SuggestionMatch(
+            group_key=f"dataset:{dataset_id}",
+            matched_dataset_id=dataset_id,
+            title=self.datasets[dataset_id].title,
+            match_score=score,
+            matched_on=kind,
+        )
 
     def enrich(self, response: ResponseSubmitted, now: datetime) -> ResponseEnriched:
         """The response with the metadata of every dataset it names (unknown ids are left out)."""
@@ -201,7 +294,45 @@ class Catalogue:
             suggestions=[self.match_suggestion(s.title) for s in response.suggestions],
         )
 
+    def search(
+        self,
+        query: str | None = None,
+        status: DatasetStatus | None = None,
+        organisation: str | None = None,
+        theme: str | None = None,
+    ) -> list[DatasetRecord]:
+        """Datasets whose title, description or tags contain every word of `query` (accents and
+        case ignored), filtered; by title."""
+        words = slugify(query or "").split("-") if query else []
+        found = []
+        for dataset in self.datasets.values():
+            if status is not None and dataset.status is not status:
+                continue
+            if organisation is not None and slugify(dataset.organisation or "") != slugify(organisation):
+                continue
+            if theme is not None and slugify(dataset.theme or "") != slugify(theme):
+                continue
+            haystack = slugify(" ".join([dataset.title, dataset.description or "", *dataset.tags]))
+            if all(word in haystack for word in words if word):
+                found.append(dataset)
+        return sorted(found, key=lambda d: slugify(d.title))
+
 
 def summary_of(record: DatasetRecord) -> DatasetSummary:
     """The part of a record a response is enriched with."""
     return DatasetSummary.model_validate(record.model_dump(include=set(DatasetSummary.model_fields)))
+
+
+@dataclass(frozen=True)
+class CatalogueChange:
+    """What a refresh changes: datasets to (re)publish, and ids to retire."""
+
+    published: list[DatasetRecord]
+    retired: list[str]
+
+
+def changes(before: Mapping[str, DatasetRecord], after: Mapping[str, DatasetRecord]) -> CatalogueChange:
+    """The difference between two loads of the catalogue, in the order it should be published."""
+    published = [d for dataset_id, d in sorted(after.items()) if before.get(dataset_id) != d]
+    retired = sorted(set(before) - set(after))
+    return CatalogueChange(published, retired)

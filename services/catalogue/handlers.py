@@ -4,7 +4,7 @@ from typing import Any
 
 from aiokafka import ConsumerRecord
 from faststream.kafka import KafkaRouter
-from prometheus_client import CollectorRegistry, Counter
+from prometheus_client import CollectorRegistry, Counter, Gauge
 from pydantic import BaseModel, ValidationError
 
 from services.catalogue.domain import Catalogue
@@ -14,6 +14,13 @@ from shared.kafka import EventPublisher, batch_subscriber, dead_letter, record_k
 from shared.topics import DEAD_LETTERS, RESPONSES_ENRICHED, RESPONSES_SUBMITTED
 
 SERVICE = "catalogue"
+
+
+class CatalogueHolder:
+    """The catalogue in force; a refresh replaces it whole, between two batches."""
+
+    def __init__(self, current: Catalogue) -> None:
+        self.current = current
 
 
 class CatalogueMetrics:
@@ -32,6 +39,9 @@ class CatalogueMetrics:
             "Missing-dataset suggestions, matched to a dataset or grouped by title.",
             ["outcome"],
             registry=registry,
+        )
+        self.rejected_rows = Gauge(
+            "catalogue_rejected_rows", "Source rows refused at the last refresh.", registry=registry
         )
         self.dead_letters = Counter(
             "catalogue_dead_letters_total", "Messages sent to the dead-letter topic.", registry=registry
@@ -63,13 +73,13 @@ def enrich_batch(
 
 
 def build_router(
-    settings: CatalogueSettings, catalogue: Catalogue, publisher: EventPublisher, metrics: CatalogueMetrics
+    settings: CatalogueSettings, holder: CatalogueHolder, publisher: EventPublisher, metrics: CatalogueMetrics
 ) -> KafkaRouter:
     router = KafkaRouter()
 
     @batch_subscriber(router, RESPONSES_SUBMITTED, settings.consumer_group, settings.batch_max_records)
     async def enrich_responses(records: Any) -> None:
-        forward, dead = enrich_batch(records, catalogue, metrics)
+        forward, dead = enrich_batch(records, holder.current, metrics)
         await publisher.publish(RESPONSES_ENRICHED, forward)
         await publisher.publish(DEAD_LETTERS, dead)
         metrics.enriched.inc(len(forward))

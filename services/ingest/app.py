@@ -1,6 +1,5 @@
 """Wiring of ingest: the HTTP front door, the Kafka producer (acks=all), its views and store."""
 
-import hmac
 import logging
 import socket
 import uuid
@@ -19,7 +18,7 @@ from services.ingest.repository import MongoRespondentStore
 from services.ingest.settings import IngestSettings
 from services.ingest.web import static_files, web_router
 from shared.contracts import ConsultationDefined, DatasetCatalogued, DatasetStatus, ResponseForm, utc_now
-from shared.http import ProblemError, problem_responses, service_app
+from shared.http import ProblemError, problem_responses, require_admin, service_app
 from shared.kafka import StateView, prepare_topics
 from shared.metrics import make_registry
 from shared.mongo import make_mongo_client, mongo_ping
@@ -127,14 +126,7 @@ def create_app(settings: IngestSettings) -> Any:
         authorization: Annotated[str | None, Header()] = None,
     ) -> ConsultationDefined:
         """Create or change a consultation (administrators)."""
-        expected = f"Bearer {settings.admin_token.get_secret_value()}"
-        if authorization is None or not hmac.compare_digest(authorization.encode(), expected.encode()):
-            raise ProblemError(
-                401,
-                "Unauthorized",
-                "A valid administrator bearer token is required.",
-                headers={"WWW-Authenticate": "Bearer"},
-            )
+        require_admin(authorization, settings.admin_token.get_secret_value())
         if form.closes_at <= form.opens_at:
             raise ProblemError(
                 422,

@@ -7,17 +7,24 @@ from typing import Annotated
 
 from fastapi import FastAPI, HTTPException, Query
 
-from services.scoring.domain import method, rank
+from services.scoring.domain import method, rank, with_catalogue
 from services.scoring.handlers import SERVICE, ScoringMetrics, build_router
 from services.scoring.repository import MongoScoringRepository
 from services.scoring.settings import ScoringSettings
-from shared.contracts import ConsultationDefined, Profile, RankingKind, RankingPage
+from shared.contracts import (
+    ConsultationDefined,
+    DatasetCatalogued,
+    DatasetRecord,
+    Profile,
+    RankingKind,
+    RankingPage,
+)
 from shared.http import service_app
 from shared.kafka import BrokerPublisher, StateView, make_broker, prepare_topics
 from shared.metrics import make_registry
 from shared.mongo import make_mongo_client, mongo_ping
 from shared.service import retry_until
-from shared.topics import CONSULTATIONS
+from shared.topics import CATALOGUE_DATASETS, CONSULTATIONS
 
 MAX_PAGE = 10_000
 
@@ -29,6 +36,12 @@ def create_app(settings: ScoringSettings) -> FastAPI:
     mongo = make_mongo_client(settings.mongo_uri, SERVICE)
     repository = MongoScoringRepository(mongo, settings.mongo_database)
     consultations = StateView(settings.kafka_bootstrap, CONSULTATIONS, ConsultationDefined, logger)
+    catalogue = StateView(settings.kafka_bootstrap, CATALOGUE_DATASETS, DatasetCatalogued, logger)
+
+    def current_dataset(dataset_id: str) -> DatasetRecord | None:
+        entry = catalogue.get(dataset_id)
+        return None if entry is None or entry.retired else entry.dataset
+
     broker = make_broker(settings, registry, SERVICE)
     broker.include_router(build_router(settings, repository, BrokerPublisher(broker), consultations.get, metrics))
 
@@ -37,10 +50,12 @@ def create_app(settings: ScoringSettings) -> FastAPI:
         await prepare_topics(settings, logger)
         await retry_until("connect to MongoDB", repository.ensure_indexes, settings.startup_timeout_s, logger)
         await retry_until("read consultations", consultations.start, settings.startup_timeout_s, logger)
+        await retry_until("read the catalogue", catalogue.start, settings.startup_timeout_s, logger)
         await retry_until("connect to Kafka", broker.start, settings.startup_timeout_s, logger)
         yield
         await broker.stop()
         await consultations.stop()
+        await catalogue.stop()
         await mongo.close()
 
     async def broker_ready() -> bool:
@@ -50,7 +65,7 @@ def create_app(settings: ScoringSettings) -> FastAPI:
         return await mongo_ping(mongo)
 
     async def views_ready() -> bool:
-        return consultations.ready.is_set()
+        return consultations.ready.is_set() and catalogue.ready.is_set()
 
     app = service_app(
         SERVICE,
@@ -81,7 +96,7 @@ def create_app(settings: ScoringSettings) -> FastAPI:
             offset=offset,
             limit=limit,
             method=method(settings.weights),
-            items=ranked[offset : offset + limit],
+            items=with_catalogue(ranked[offset : offset + limit], current_dataset),
         )
 
     return app

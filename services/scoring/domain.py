@@ -7,11 +7,12 @@ scores, so the weights stay configuration: the score is computed when a ranking 
 """
 
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from shared.contracts import (
+    DatasetSummary,
     ImprovementKind,
     Priority,
     Profile,
@@ -283,3 +284,14 @@ def rank(
         )
         for position, (score, respondents, row, by_profile, improvements) in enumerate(ranked, start=1)
     ]
+
+
+def with_catalogue(rows: Iterable[RankingRow], current: Callable[[str], DatasetSummary | None]) -> list[RankingRow]:
+    """Rows with each dataset's title and status as the catalogue has them now."""
+    updated = []
+    for row in rows:
+        dataset = current(row.dataset_id) if row.dataset_id else None
+        if dataset is not None:
+            row = row.model_copy(update={"title": dataset.title, "status": dataset.status})
+        updated.append(row)
+    return updated

@@ -27,6 +27,7 @@ class DatasetSummary(Contract):
 class DatasetRecord(DatasetSummary):
     """A dataset as the catalogue publishes it."""
 
+    description: str | None = Field(default=None, description="Description, cut to 1,000 characters.")
     slug: str | None = Field(default=None, description="URL slug on the source portal.")
     acronym: str | None = Field(default=None, description="Acronym, when the dataset has one.")
     url: str | None = Field(default=None, description="Page of the dataset on its portal.")

@@ -5,6 +5,7 @@ from enum import StrEnum
 from pydantic import AwareDatetime, Field
 
 from shared.contracts.base import Contract
+from shared.contracts.catalogue import DatasetStatus
 from shared.contracts.questionnaire import ImprovementKind, Priority, Profile
 
 
@@ -28,6 +29,9 @@ class RankingRow(Contract):
     key: str = Field(description="What is ranked: the dataset id, or a suggestion group key.")
     dataset_id: str | None = Field(description="Catalogue dataset, when the row is one.")
     title: str | None = Field(description="Title of the dataset or group.")
+    status: DatasetStatus | None = Field(
+        default=None, description="The dataset's status in the catalogue now (a dataset asked for may have opened)."
+    )
     score: int = Field(description="Score under the method in force.")
     respondents: int = Field(description="Distinct respondents counted in the row.")
     by_profile: dict[Profile, Tally] = Field(description="Breakdown by respondent profile.")

@@ -45,6 +45,8 @@ class SuggestionMatch(Contract):
     )
     matched_dataset_id: str | None = Field(default=None, description="Catalogue dataset matched.")
     title: str = Field(description="Title to show for the group.")
+    match_score: float | None = Field(default=None, description="Similarity of the match, 0 to 100.")
+    matched_on: str | None = Field(default=None, description="What matched: title, acronym or slug.")
 
 
 class ResponseEnriched(Event):

@@ -1,10 +1,12 @@
 """The four services as real processes (`python -m services.<name>`) on the real infrastructure."""
 
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -12,6 +14,7 @@ import pytest
 
 from deploy.local.infra import Infra
 from deploy.local.processes import ServiceProcess, make_services
+from services.catalogue.settings import CatalogueSettings
 from shared.contracts import utc_now
 
 ADMIN_TOKEN = "test-admin-token"
@@ -36,6 +39,10 @@ SETTINGS = {
 class Pipeline:
     infra: Infra
     services: dict[str, ServiceProcess]
+    census: Path
+
+    def admin(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
     def url(self, service: str) -> str:
         return self.services[service].url
@@ -70,13 +77,16 @@ class Pipeline:
 
 @pytest.fixture(scope="session")
 def pipeline(infra: Infra) -> Iterator[Pipeline]:
-    services = make_services(infra, ports=PORTS, overrides=SETTINGS)
+    # The catalogue reads a copy of the census, which tests may change (a dataset opening…).
+    census = infra.root / "census.csv"
+    shutil.copy(CatalogueSettings().census_path or "", census)
+    services = make_services(infra, ports=PORTS, overrides=SETTINGS | {"COD_CENSUS_PATH": str(census)})
     try:
         for service in services.values():
             service.start()
         for service in services.values():
             service.wait_ready()
-        yield Pipeline(infra, services)
+        yield Pipeline(infra, services, census)
     finally:
         exit_codes = {name: service.stop() for name, service in services.items()}
     # Graceful shutdown: SIGTERM lets each service finish, commit and exit cleanly.

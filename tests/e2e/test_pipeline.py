@@ -23,7 +23,7 @@ KINDS = ["update_frequency", "export_format", "geolocation", "api_access", "docu
 SUGGESTIONS = {
     "Registre des fanfares": "title:registre fanfare",
     "registre des Fanfares !": "title:registre fanfare",
-    "Les festivals de France": "title:festival france",
+    "Les kiosques à musique de France": "title:kiosque musique france",
     "Base des reliures numérisées de la Bibliothèque nationale de France": "dataset:53698f51a3a729239d2036fb",
 }
 

@@ -1,19 +1,24 @@
 from datetime import UTC, datetime
 from pathlib import Path
 
-from services.catalogue.domain import Catalogue, census_id, normalise_title, parse_open_catalogue
+from services.catalogue.domain import Catalogue, census_id, changes, normalise_title, parse_open_catalogue
 from services.catalogue.settings import CatalogueSettings
-from services.catalogue.sources import load_catalogue
+from services.catalogue.sources import load_census_file, load_open_file
 from shared.contracts import DatasetStatus, OpenRequest, Priority, Profile, ResponseSubmitted, Suggestion
 
 NOW = datetime(2026, 12, 1, tzinfo=UTC)
+SETTINGS = CatalogueSettings()
+assert SETTINGS.open_catalogue_path
+assert SETTINGS.census_path
+OPEN_FILE: Path = SETTINGS.open_catalogue_path
+CENSUS_FILE: Path = SETTINGS.census_path
 
 
 def real_catalogue() -> Catalogue:
-    settings = CatalogueSettings()
-    catalogue, report = load_catalogue(settings.open_catalogue_path, settings.census_path)
+    report = load_open_file(OPEN_FILE)
+    report.extend(load_census_file(CENSUS_FILE, SETTINGS.census_schema_path))
     assert report.errors == []
-    return catalogue
+    return Catalogue(report.datasets)
 
 
 def test_the_real_catalogue_loads_every_open_dataset_and_the_census() -> None:
@@ -24,28 +29,47 @@ def test_the_real_catalogue_loads_every_open_dataset_and_the_census() -> None:
     reliures = catalogue.datasets["53698f51a3a729239d2036fb"]
     assert reliures.organisation == "Bibliothèque nationale de France"
     assert "html" in reliures.formats
+    assert reliures.description
+    assert len(reliures.description) <= 1000
     organs = catalogue.datasets[census_id("Inventaire des orgues protégés au titre des monuments historiques")]
     assert organs.theme == "Patrimoine"
     assert organs.status is DatasetStatus.NOT_OPEN
 
 
 def test_a_malformed_row_is_reported_with_its_line_and_the_rest_loads(tmp_path: Path) -> None:
-    real = CatalogueSettings().open_catalogue_path.read_text(encoding="utf-8").splitlines()
+    real = OPEN_FILE.read_text(encoding="utf-8").splitlines()
     header, rows = real[0], real[1:4]
     broken = rows[1].replace('"536990caa3a729239d203ac1"', '"not an id!"', 1)
     path = tmp_path / "catalogue.csv"
     path.write_text("\n".join([header, rows[0], broken, rows[2]]) + "\n", encoding="utf-8")
-    catalogue, report = load_catalogue(path, None)
-    assert len(catalogue.datasets) == 2
+    report = load_open_file(path)
+    assert len(report.datasets) == 2
     assert [(e.line, e.reason) for e in report.errors] == [(3, "invalid or missing id 'not an id!'")]
 
 
+def test_census_rows_are_checked_against_the_ministrys_schema(tmp_path: Path) -> None:
+    lines = CENSUS_FILE.read_text(encoding="utf-8").splitlines()
+    bad_domain = lines[1].replace(",Patrimoine,", ",Gastronomie,", 1)
+    no_title = "," + lines[2].split(",", 1)[1]
+    path = tmp_path / "census.csv"
+    path.write_text("\n".join([lines[0], bad_domain, no_title, lines[3]]) + "\n", encoding="utf-8")
+    report = load_census_file(path, SETTINGS.census_schema_path)
+    assert len(report.datasets) == 1
+    assert [e.line for e in report.errors] == [2, 3]
+    assert "domaine 'Gastronomie' is not one of the schema's values" in report.errors[0].reason
+    assert "titre is required" in report.errors[1].reason
+
+
+def test_a_census_row_with_a_publication_date_is_open() -> None:
+    report = load_census_file(CENSUS_FILE, None)
+    assert all(d.status is DatasetStatus.NOT_OPEN for d in report.datasets)
+    lines = CENSUS_FILE.read_text(encoding="utf-8").splitlines()
+    header = lines[0].split(",")
+    assert "date_pub" in header
+
+
 def test_duplicate_ids_and_missing_titles_are_refused() -> None:
-    rows = [
-        (2, {"id": "a1", "title": "One"}),
-        (3, {"id": "a1", "title": "Again"}),
-        (4, {"id": "a2", "title": " "}),
-    ]
+    rows = [(2, {"id": "a1", "title": "One"}), (3, {"id": "a1", "title": "Again"}), (4, {"id": "a2", "title": " "})]
     report = parse_open_catalogue(rows, "test.csv")
     assert [d.dataset_id for d in report.datasets] == ["a1"]
     assert [e.line for e in report.errors] == [3, 4]
@@ -73,11 +97,51 @@ def test_enrichment_carries_metadata_and_groups_suggestions() -> None:
         ],
         suggestions=[
             Suggestion(title="Base des reliures numérisées de la Bibliothèque nationale de France"),
+            Suggestion(title="reliures numerisees bibliotheque nationale"),
             Suggestion(title="Les Fanfares de France"),
         ],
     )
     enriched = catalogue.enrich(response, NOW)
     assert set(enriched.datasets) == {organs}
     assert enriched.datasets[organs].title.startswith("Inventaire des orgues")
-    assert enriched.suggestions[0].matched_dataset_id == "53698f51a3a729239d2036fb"
-    assert enriched.suggestions[1].group_key == "title:fanfare france"
+    exact, fuzzy, unmatched = enriched.suggestions
+    assert (exact.matched_dataset_id, exact.match_score, exact.matched_on) == (
+        "53698f51a3a729239d2036fb",
+        100.0,
+        "title",
+    )
+    assert fuzzy.matched_dataset_id == "53698f51a3a729239d2036fb"
+    assert fuzzy.match_score is not None
+    assert fuzzy.match_score < 100
+    assert (unmatched.group_key, unmatched.matched_dataset_id) == ("title:fanfare france", None)
+
+
+def test_search_finds_words_in_title_description_and_tags_whatever_the_accents() -> None:
+    catalogue = real_catalogue()
+    assert {d.dataset_id for d in catalogue.search("reliures numerisees")} >= {"53698f51a3a729239d2036fb"}
+    not_open = catalogue.search("musees", status=DatasetStatus.NOT_OPEN)
+    assert [d.title for d in not_open] == ["Fréquentation mensuelle des musées de France, par musée"]
+    bnf = catalogue.search(organisation="Bibliothèque nationale de France")
+    assert len(bnf) == 14
+
+
+def test_a_refresh_publishes_only_what_changed() -> None:
+    catalogue = real_catalogue()
+    before = dict(catalogue.datasets)
+    after = dict(before)
+    organs = census_id("Inventaire des orgues protégés au titre des monuments historiques")
+    after[organs] = after[organs].model_copy(update={"status": DatasetStatus.OPEN})
+    del after["53698f51a3a729239d2036fb"]
+    change = changes(before, after)
+    assert [d.dataset_id for d in change.published] == [organs]
+    assert change.retired == ["53698f51a3a729239d2036fb"]
+
+
+def test_the_matching_in_force_keeps_its_measured_precision_and_recall() -> None:
+    from benchmarks.suggestion_matching import build_set, evaluate
+
+    report = load_open_file(OPEN_FILE)
+    scores = evaluate(Catalogue(report.datasets), build_set(Catalogue(report.datasets)))
+    assert scores.match_precision >= 0.92
+    assert scores.match_recall >= 0.90
+    assert scores.group_precision >= 0.92
