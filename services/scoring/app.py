@@ -1,11 +1,15 @@
 """Wiring of the scoring service: broker, router, MongoDB, consultations view, rankings API."""
 
+import asyncio
+import hashlib
 import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated
 
-from fastapi import FastAPI, HTTPException, Query
+from fastapi import FastAPI, Header, HTTPException, Query, Request, Response
+from fastapi.responses import StreamingResponse
 
 from services.scoring.domain import method, rank, with_catalogue
 from services.scoring.handlers import SERVICE, ScoringMetrics, build_router
@@ -19,7 +23,7 @@ from shared.contracts import (
     RankingKind,
     RankingPage,
 )
-from shared.http import service_app
+from shared.http import problem_responses, service_app
 from shared.kafka import BrokerPublisher, StateView, make_broker, prepare_topics
 from shared.metrics import make_registry
 from shared.mongo import make_mongo_client, mongo_ping
@@ -74,20 +78,14 @@ def create_app(settings: ScoringSettings) -> FastAPI:
         registry,
     )
 
-    @app.get("/v1/consultations/{consultation_id}/rankings")
-    async def rankings(
-        consultation_id: str,
-        kind: RankingKind = RankingKind.OPEN,
-        profile: Profile | None = None,
-        limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
-        offset: Annotated[int, Query(ge=0)] = 0,
-    ) -> RankingPage:
-        """A live ranking: to open, to improve, or suggestions; optionally for one profile."""
+    async def page_of(
+        consultation_id: str, kind: RankingKind, profile: Profile | None, limit: int, offset: int
+    ) -> tuple[RankingPage, int]:
         if consultations.get(consultation_id) is None:
             raise HTTPException(404, f"No consultation {consultation_id!r}.")
-        ranked = rank(kind, await repository.rows(consultation_id, kind), settings.weights, profile)
         totals = await repository.totals(consultation_id)
-        return RankingPage(
+        ranked = rank(kind, await repository.rows(consultation_id, kind), settings.weights, profile)
+        page = RankingPage(
             consultation_id=consultation_id,
             kind=kind,
             as_of=totals.as_of,
@@ -98,5 +96,55 @@ def create_app(settings: ScoringSettings) -> FastAPI:
             method=method(settings.weights),
             items=with_catalogue(ranked[offset : offset + limit], current_dataset),
         )
+        return page, totals.revision
+
+    @app.get(
+        "/v1/consultations/{consultation_id}/rankings",
+        responses={**problem_responses(404), 304: {"description": "Not Modified"}},
+        tags=["rankings"],
+    )
+    async def rankings(
+        consultation_id: str,
+        kind: RankingKind = RankingKind.OPEN,
+        profile: Profile | None = None,
+        limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
+        offset: Annotated[int, Query(ge=0)] = 0,
+        if_none_match: Annotated[str | None, Header()] = None,
+    ) -> Response:
+        """A live ranking: to open, to improve, or suggestions; optionally for one profile. The
+        `ETag` changes with the content: send it back in `If-None-Match` to get `304` when nothing moved."""
+        page, _ = await page_of(consultation_id, kind, profile, limit, offset)
+        body = page.model_dump_json().encode()
+        etag = f'"{hashlib.sha256(body).hexdigest()[:32]}"'
+        headers = {"ETag": etag, "Cache-Control": "no-cache"}
+        if if_none_match is not None and etag in {tag.strip() for tag in if_none_match.split(",")}:
+            return Response(status_code=304, headers=headers)
+        return Response(body, media_type="application/json", headers=headers)
+
+    @app.get("/v1/consultations/{consultation_id}/rankings/stream", tags=["rankings"])
+    async def ranking_stream(
+        request: Request,
+        consultation_id: str,
+        kind: RankingKind = RankingKind.OPEN,
+        profile: Profile | None = None,
+        limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
+    ) -> StreamingResponse:
+        """Server-Sent Events: the ranking page now, then again each time it changes."""
+        await page_of(consultation_id, kind, profile, limit, 0)  # 404 before the stream starts
+
+        async def events() -> AsyncIterator[bytes]:
+            sent_revision, quiet_since = None, time.monotonic()
+            while not await request.is_disconnected():
+                totals = await repository.totals(consultation_id)
+                if totals.revision != sent_revision:
+                    page, sent_revision = await page_of(consultation_id, kind, profile, limit, 0)
+                    yield f"event: ranking\nid: {sent_revision}\ndata: {page.model_dump_json()}\n\n".encode()
+                    quiet_since = time.monotonic()
+                elif time.monotonic() - quiet_since > 15:
+                    yield b": still here\n\n"
+                    quiet_since = time.monotonic()
+                await asyncio.sleep(settings.stream_poll_s)
+
+        return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
 
     return app

@@ -9,6 +9,7 @@ aborts, re-reads and re-plans.
 """
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -27,11 +28,14 @@ class BallotConflict(Exception):
     """Another writer changed a ballot since it was read; the batch must be re-planned."""
 
 
+@dataclass(frozen=True)
 class Totals:
-    def __init__(self, respondents: int = 0, responses: int = 0, as_of: datetime | None = None) -> None:
-        self.respondents = respondents
-        self.responses = responses
-        self.as_of = as_of
+    """A consultation's counts; `revision` grows with every committed change to its rankings."""
+
+    respondents: int = 0
+    responses: int = 0
+    as_of: datetime | None = None
+    revision: int = 0
 
 
 class ScoringRepository(Protocol):
@@ -158,7 +162,7 @@ class MongoScoringRepository:
             UpdateOne(
                 {"_id": consultation_id},
                 {
-                    "$inc": {"respondents": change.respondents, "responses": change.responses},
+                    "$inc": {"respondents": change.respondents, "responses": change.responses, "revision": 1},
                     "$max": {"as_of": change.as_of},
                 },
                 upsert=True,
@@ -186,4 +190,4 @@ class MongoScoringRepository:
         doc = await self._totals.find_one({"_id": consultation_id})
         if doc is None:
             return Totals()
-        return Totals(doc.get("respondents", 0), doc.get("responses", 0), doc.get("as_of"))
+        return Totals(doc.get("respondents", 0), doc.get("responses", 0), doc.get("as_of"), doc.get("revision", 0))

@@ -11,7 +11,9 @@ class ScoringSettings(ServiceSettings):
     http_port: int = 8002
     mongo_database: str = "cod_scoring"
     consumer_group: str = SCORING_GROUP
-    batch_max_records: int = Field(default=500, gt=0)
+    # Small enough that a batch commits well within the group's rebalance timeout.
+    batch_max_records: int = Field(default=200, gt=0)
+    stream_poll_s: float = Field(default=0.25, gt=0, description="How often a live feed checks for changes.")
     weights: dict[Priority, int] = Field(
         default={Priority.ESSENTIAL: 3, Priority.IMPORTANT: 2, Priority.USEFUL: 1},
         description='Weight of each priority in "to open", e.g. COD_WEIGHTS=\'{"essential": 3, '
