@@ -1,3 +1,5 @@
+import csv
+import io
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -60,12 +62,19 @@ def test_census_rows_are_checked_against_the_ministrys_schema(tmp_path: Path) ->
     assert "titre is required" in report.errors[1].reason
 
 
-def test_a_census_row_with_a_publication_date_is_open() -> None:
-    report = load_census_file(CENSUS_FILE, None)
-    assert all(d.status is DatasetStatus.NOT_OPEN for d in report.datasets)
-    lines = CENSUS_FILE.read_text(encoding="utf-8").splitlines()
-    header = lines[0].split(",")
-    assert "date_pub" in header
+def test_a_census_row_with_a_publication_date_is_open(tmp_path: Path) -> None:
+    assert all(d.status is DatasetStatus.NOT_OPEN for d in load_census_file(CENSUS_FILE, None).datasets)
+    rows = list(csv.DictReader(io.StringIO(CENSUS_FILE.read_text(encoding="utf-8"))))
+    rows[0]["date_pub"] = "2026-11-26"
+    out = io.StringIO()
+    writer = csv.DictWriter(out, list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    path = tmp_path / "census.csv"
+    path.write_text(out.getvalue(), encoding="utf-8")
+    report = load_census_file(path, SETTINGS.census_schema_path)
+    assert report.errors == []
+    assert [d.status for d in report.datasets][:2] == [DatasetStatus.OPEN, DatasetStatus.NOT_OPEN]
 
 
 def test_duplicate_ids_and_missing_titles_are_refused() -> None:
