@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from fastapi import FastAPI, Header, HTTPException, Path, Response
 from pydantic import AwareDatetime, BaseModel, Field, StringConstraints
 
-from services.ingest.domain import RateLimiter
+from services.ingest.domain import RateLimiter, receipt_time
 from services.ingest.gate import Gate
 from services.ingest.handlers import SERVICE, IngestMetrics, Receipt, Refused, Submissions
 from services.ingest.outbox import GroupCommitProducer, Unavailable
@@ -142,12 +142,38 @@ def create_app(settings: IngestSettings) -> Any:
             opens_at=form.opens_at,
             closes_at=form.closes_at,
         )
+        return await publish_definition(event)
+
+    async def publish_definition(event: ConsultationDefined) -> ConsultationDefined:
         try:
-            await produce(CONSULTATIONS, consultation_id, event)
+            await produce(CONSULTATIONS, event.consultation_id, event)
         except Unavailable:
             raise kafka_unavailable() from None
-        consultations.put(consultation_id, event)
+        consultations.put(event.consultation_id, event)
         return event
+
+    @app.post(
+        "/v1/consultations/{consultation_id}/close",
+        responses=problem_responses(401, 404, 409, 503),
+        tags=["administration"],
+    )
+    async def close_consultation(
+        consultation_id: ConsultationId, authorization: Annotated[str | None, Header()] = None
+    ) -> ConsultationDefined:
+        """Close a consultation now, before its `closes_at` (administrators). From this instant ingest
+        refuses responses, and the publisher publishes the results once every earlier one is counted."""
+        require_admin(authorization, settings.admin_token.get_secret_value())
+        current = consultations.get(consultation_id)
+        if current is None:
+            raise HTTPException(404, f"No consultation {consultation_id!r}.")
+        now = receipt_time(utc_now())
+        if not current.is_open_at(now):
+            raise ProblemError(
+                409, "Conflict", "Only an open consultation can be closed early; change its window instead."
+            )
+        return await publish_definition(
+            current.model_copy(update={"event_id": str(uuid.uuid4()), "occurred_at": now, "closes_at": now})
+        )
 
     @app.get("/v1/consultations/{consultation_id}", responses=problem_responses(404), tags=["consultations"])
     async def get_consultation(consultation_id: ConsultationId) -> ConsultationDefined:

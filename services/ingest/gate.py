@@ -60,7 +60,8 @@ class Gate:
         if declared is not None and declared.isdigit() and int(declared) > self._max:
             await self._too_large(scope, receive, send)
             return
-        if scope["path"].startswith("/v1/"):
+        has_body = (declared is not None and declared != "0") or _header(scope, b"transfer-encoding") is not None
+        if scope["path"].startswith("/v1/") and has_body:
             media_type = (_header(scope, b"content-type") or "").split(";")[0].strip().lower()
             if not JSON_TYPE.match(media_type):
                 await _refusal(

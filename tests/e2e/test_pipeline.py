@@ -273,3 +273,31 @@ async def test_every_service_exposes_prometheus_metrics_that_move(pipeline: Pipe
             assert await sample(service, "faststream_received_messages_total") > 0
         for service in ("ingest", "catalogue", "scoring", "publisher"):
             assert await sample(service, "process_resident_memory_bytes") > 0
+
+
+async def test_an_administrator_closes_a_consultation_early_and_its_results_are_published(pipeline: Pipeline) -> None:
+    cid = pipeline.open_consultation(seconds=3600)
+    dataset = pipeline.datasets("not_open")[5]["dataset_id"]
+    body = {
+        "respondent": {"profile": "journalist"},
+        "open_requests": [{"dataset_id": dataset, "priority": "essential"}],
+        "consent": CONSENT,
+    }
+    async with httpx.AsyncClient(base_url=pipeline.url("ingest"), timeout=10) as client:
+        assert (await post(client, cid, body)).status_code == 202
+        assert (await client.post(f"/v1/consultations/{cid}/close")).status_code == 401
+        closed = await client.post(f"/v1/consultations/{cid}/close", headers=pipeline.admin())
+        assert closed.status_code == 200, closed.text
+        assert closed.json()["closes_at"] <= utc_now().isoformat()
+        late = await post(client, cid, body)
+        assert (late.status_code, late.json()["window"]) == (409, "closed")
+        again = await client.post(f"/v1/consultations/{cid}/close", headers=pipeline.admin())
+        assert again.status_code == 409
+
+        async def published() -> dict[str, Any] | None:
+            answer = await client.get(f"{pipeline.url('publisher')}/v1/consultations/{cid}/results")
+            return dict(answer.json()) if answer.status_code == 200 else None
+
+        results = await poll("results after the early close", published, deadline_s=60, interval_s=0.25)
+    assert [(r["key"], r["score"], r["respondents"]) for r in results["open"]] == [(dataset, 3, 1)]
+    assert len(await results_messages(pipeline.infra.kafka_bootstrap, cid)) == 1
