@@ -60,6 +60,9 @@ def serve(app: ASGIApp, settings: ServiceSettings) -> None:
         access_log=False,
         lifespan="on",
         timeout_graceful_shutdown=10,
+        # Longer than the idle timeout of the load balancers and client pools in front, so that a
+        # pooled connection is not closed by the server just as a client reuses it.
+        timeout_keep_alive=75,
     )
     _Server(config).run()
 
