@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
+import pymongo
 from pymongo import ASCENDING, AsyncMongoClient, InsertOne, ReplaceOne, UpdateOne
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.errors import BulkWriteError
@@ -22,6 +23,7 @@ from shared.contracts import ImprovementKind, Priority, Profile, RankingKind
 
 Document = dict[str, Any]
 DUPLICATE_KEY = 11000
+TRANSACTION_TIMEOUT_S = 15.0
 
 
 class BallotConflict(Exception):
@@ -121,8 +123,11 @@ class MongoScoringRepository:
     async def apply(self, plan: BatchPlan) -> None:
         if not plan.ballots:
             return
-        async with self._client.start_session() as session:
-            await session.with_transaction(lambda s: self._write(plan, s))
+        # Bounded: a transaction blocked (by one a killed replica left open, say) fails after this
+        # long, and the batch is redelivered, instead of holding the consumer indefinitely.
+        with pymongo.timeout(TRANSACTION_TIMEOUT_S):
+            async with self._client.start_session() as session:
+                await session.with_transaction(lambda s: self._write(plan, s))
 
     async def _write(self, plan: BatchPlan, session: AsyncClientSession) -> None:
         ballot_ops: list[InsertOne[Document] | ReplaceOne[Document]] = []
