@@ -11,6 +11,9 @@ import pytest
 
 from deploy.local import infra as local_infra
 
+# Assertions in the shared helpers show their difference, as those in test modules do.
+pytest.register_assert_rewrite("tests.e2e.helpers", "tests.e2e.truth")
+
 
 @pytest.fixture(scope="session")
 def infra() -> Iterator[local_infra.Infra]:

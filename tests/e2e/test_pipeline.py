@@ -94,7 +94,7 @@ async def test_every_accepted_response_is_counted_once_and_results_are_emitted_o
             async def current(kind: str = kind) -> list[tuple[str, int, int]]:
                 return as_tuples(await rankings(client, pipeline, cid, kind))
 
-            await poll_equal(f"{kind} ranking equal to the hand-computed one", current, ranked(truth[kind]), 30)
+            await poll_equal(f"{kind} ranking equal to the hand-computed one", current, ranked(truth[kind]), 60)
 
         page = await rankings(client, pipeline, cid, "open")
         assert page["respondents"] == len({a.token for a in accepted})
