@@ -140,7 +140,6 @@ class StateView(Generic[Model]):
         self._on_change = on_change
         self.items: dict[str, Model] = {}
         self.ready = asyncio.Event()
-        self.invalid_messages = 0
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None
 
@@ -190,7 +189,6 @@ class StateView(Generic[Model]):
     def _apply(self, record: ConsumerRecord[bytes, bytes]) -> None:
         key = record_key(record)
         if key is None:
-            self.invalid_messages += 1
             self._logger.warning("state message without key ignored", extra={"topic": self._topic})
             return
         if record.value is None:
@@ -201,7 +199,6 @@ class StateView(Generic[Model]):
         try:
             value = self._model.model_validate_json(record.value)
         except ValidationError as error:
-            self.invalid_messages += 1
             self._logger.warning(
                 "invalid state message ignored", extra={"topic": self._topic, "key": key, "error": str(error)}
             )

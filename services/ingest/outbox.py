@@ -56,7 +56,6 @@ class GroupCommitProducer:
         self._queue: list[_Pending] = []
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
-        self.commits = 0
 
     def _new_producer(self, lane: int) -> AIOKafkaProducer:
         return AIOKafkaProducer(
@@ -152,7 +151,6 @@ class GroupCommitProducer:
                 for pending in batch:
                     if not pending.done.done():
                         pending.done.set_result(None)
-                self.commits += 1
 
     async def _commit(self, producer: AIOKafkaProducer, batch: list[_Pending]) -> None:
         async with asyncio.timeout(self._timeout_s):

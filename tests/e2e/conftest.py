@@ -70,10 +70,6 @@ class Pipeline:
         answer = httpx.get(f"{self.url('catalogue')}/v1/datasets", params={"status": status, "limit": 1000})
         return list(answer.json()["items"])
 
-    def restart(self, name: str) -> None:
-        self.services[name].start()
-        self.services[name].wait_ready()
-
 
 @pytest.fixture(scope="session")
 def pipeline(infra: Infra) -> Iterator[Pipeline]:
