@@ -1,6 +1,7 @@
 """Scoring's subscriber: decode a batch of enriched responses, fold it into the ballots, commit."""
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -20,6 +21,7 @@ from shared.topics import DEAD_LETTERS, RESPONSES_ENRICHED
 
 SERVICE = "scoring"
 MAX_CONFLICT_RETRIES = 20
+RETRY_BACKOFF_S = (0.1, 0.5, 1.0, 2.0, 5.0)
 
 
 class ScoringMetrics:
@@ -37,6 +39,11 @@ class ScoringMetrics:
         )
         self.dead_letters = Counter(
             "scoring_dead_letters_total", "Messages sent to the dead-letter topic.", registry=registry
+        )
+        self.batch_retries = Counter(
+            "scoring_batch_retries_total",
+            "Attempts to store a batch that failed and were retried in place (MongoDB unavailable, blocked…).",
+            registry=registry,
         )
         self.batch_seconds = Histogram("scoring_batch_seconds", "Time to fold and commit one batch.", registry=registry)
         self.freshness = Histogram(
@@ -86,6 +93,32 @@ async def store_batch(
     raise RuntimeError(f"ballots still conflicting after {MAX_CONFLICT_RETRIES} attempts")
 
 
+async def store_until_committed(
+    repository: ScoringRepository,
+    submissions: Sequence[ResponseEnriched],
+    metrics: ScoringMetrics,
+    logger: logging.Logger,
+) -> BatchPlan:
+    """Retry the batch in place until it commits. The handler never fails a batch back to the broker:
+    that would seek the consumer back (the partitions may have moved in a rebalance meanwhile), and
+    a stall of the whole consumer followed exactly such a seek under SIGKILL faults. Storing is
+    idempotent, so a retry, or another replica taking the partitions over, counts nothing twice.
+    A batch that cannot be stored holds its partitions: the lag shows it, nothing is skipped."""
+    attempt = 0
+    while True:
+        try:
+            return await store_batch(repository, submissions, metrics)
+        except Exception as error:  # every failure is retried; cancellation still stops
+            delay = RETRY_BACKOFF_S[min(attempt, len(RETRY_BACKOFF_S) - 1)]
+            attempt += 1
+            metrics.batch_retries.inc()
+            logger.warning(
+                "batch not stored; retrying",
+                extra={"attempt": attempt, "retry_in_s": delay, "error": f"{type(error).__name__}: {error}"[:500]},
+            )
+            await asyncio.sleep(delay)
+
+
 def _freshness(metrics: ScoringMetrics, received: Sequence[datetime]) -> None:
     now = utc_now()
     for instant in received:
@@ -100,12 +133,13 @@ def build_router(
     metrics: ScoringMetrics,
 ) -> KafkaRouter:
     router = KafkaRouter()
+    logger = logging.getLogger(SERVICE)
 
     @batch_subscriber(router, RESPONSES_ENRICHED, settings.consumer_group, settings.batch_max_records)
     async def score_responses(records: Any) -> None:
         started = time.perf_counter()
         submissions, dead, late = decode_batch(records, window_of)
-        plan = await store_batch(repository, submissions, metrics)
+        plan = await store_until_committed(repository, submissions, metrics, logger)
         await publisher.publish(DEAD_LETTERS, dead)
         counted = sum(len(new.seen) - (len(old.seen) if old else 0) for old, new in plan.ballots)
         metrics.responses.labels("counted").inc(counted)
