@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import subprocess
@@ -83,9 +84,27 @@ class ServiceProcess:
             return "(no log)"
 
 
+@functools.cache
+def code_version() -> str:
+    """The checked-out commit, published with the method of the results."""
+    try:
+        described = subprocess.run(
+            ["git", "describe", "--always", "--dirty", "--abbrev=12"],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return described.stdout.strip() or "unknown"
+
+
 def service_env(infra: Infra, port: int, overrides: dict[str, str] | None = None) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if not key.startswith("COD_")}
     env |= {
+        "COD_CODE_VERSION": code_version(),
         "COD_KAFKA_BOOTSTRAP": infra.kafka_bootstrap,
         "COD_MONGO_URI": infra.mongo_uri,
         "COD_HTTP_PORT": str(port),

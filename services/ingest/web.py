@@ -17,13 +17,13 @@ from services.ingest.outbox import Unavailable
 from services.ingest.settings import IngestSettings
 from services.ingest.webform import bilingual, field_id_for, parse_web_form, view_of
 from shared.contracts import (
+    IMPROVEMENT_LABELS,
     PRIVACY_NOTICE,
+    PROFILE_LABELS,
     ConsultationDefined,
     DatasetCatalogued,
     DatasetRecord,
     DatasetStatus,
-    ImprovementKind,
-    Profile,
     ResponseForm,
     utc_now,
 )
@@ -39,30 +39,6 @@ SECURITY_HEADERS = {
     "Cache-Control": "no-store",
 }
 
-PROFILE_LABELS = {
-    Profile.COMPANY: ("Entreprise, entrepreneur", "Company, entrepreneur"),
-    Profile.DIGITAL_ACTOR: ("Acteur du numérique", "Digital actor"),
-    Profile.RESEARCHER: ("Chercheur, chercheuse", "Researcher"),
-    Profile.JOURNALIST: ("Journaliste", "Journalist"),
-    Profile.LOCAL_AUTHORITY: ("Collectivité territoriale", "Local authority"),
-    Profile.TOURISM: ("Acteur du tourisme", "Tourism stakeholder"),
-    Profile.ASSOCIATION: ("Association culturelle ou sociale", "Cultural or social association"),
-    Profile.STUDENT: ("Étudiant, étudiante", "Student"),
-    Profile.PUBLIC_AGENT: ("Agent public", "Public agent"),
-    Profile.CITIZEN: ("Citoyen, citoyenne", "Citizen"),
-    Profile.OTHER: ("Autre", "Other"),
-}
-KIND_LABELS = {
-    ImprovementKind.UPDATE_FREQUENCY: ("Fréquence de mise à jour", "Update frequency"),
-    ImprovementKind.EXPORT_FORMAT: ("Format d'export", "Export format"),
-    ImprovementKind.GEOLOCATION: ("Géolocalisation", "Geolocation"),
-    ImprovementKind.API_ACCESS: ("Accès par API", "API access"),
-    ImprovementKind.DOCUMENTATION: ("Documentation", "Documentation"),
-    ImprovementKind.COMPLETENESS: ("Complétude", "Completeness"),
-    ImprovementKind.DATA_QUALITY: ("Qualité des données", "Data quality"),
-    ImprovementKind.LICENCE: ("Licence", "Licence"),
-    ImprovementKind.OTHER: ("Autre", "Other"),
-}
 FIELD_LABELS = {
     "profile": "Vous êtes / You are",
     "organisation": "Organisation",
@@ -121,7 +97,7 @@ def web_router(
             to_open=datasets(DatasetStatus.NOT_OPEN),
             to_improve=datasets(DatasetStatus.OPEN),
             profiles=PROFILE_LABELS,
-            kinds=KIND_LABELS,
+            kinds=IMPROVEMENT_LABELS,
             priorities=PRIORITY_LABELS,
             departements=DEPARTEMENTS,
             regions=REGIONS,

@@ -1,18 +1,42 @@
-"""Closing a consultation: wait for the watermark, freeze the rankings, emit the results once."""
+"""Closing a consultation: wait for the watermark, freeze the rankings, emit the results once,
+write the open-data files.
+
+The published rankings are computed from the archive (every respondent's counted submission, read
+from scoring once everything is scored) with the published method, and checked against scoring's
+own live tallies: two independent computations that must agree before anything is emitted.
+"""
 
 import asyncio
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 from typing import Protocol
 
 import httpx
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from services.publisher.domain import Offsets, build_results, caught_up, is_due
+from services.publisher.domain import Offsets, caught_up, is_due, results_event_id
+from services.publisher.opendata import (
+    Consultation,
+    DatasetRef,
+    Method,
+    Respondent,
+    archive_of,
+    compute_rankings,
+    disagreements,
+    render_files,
+    results_of,
+)
 from services.publisher.repository import ResultsRepository
-from shared.contracts import ConsultationDefined, RankingKind, RankingPage, ResultsPublished, utc_now
+from shared.contracts import (
+    ConsultationDefined,
+    CountedBallot,
+    RankingKind,
+    RankingPage,
+    ResultsPublished,
+    utc_now,
+)
 from shared.topics import CATALOGUE_GROUP, RESPONSES_ENRICHED, RESPONSES_SUBMITTED, SCORING_GROUP
 
 PAGE = 10_000
@@ -31,12 +55,29 @@ class Emitter(Protocol):
 class Rankings(Protocol):
     async def page(self, consultation_id: str, kind: RankingKind) -> RankingPage: ...
 
+    async def ballots(self, consultation_id: str) -> list[CountedBallot]: ...
+
+
+class ResultsDisagree(Exception):
+    """The rankings recomputed from the archive differ from scoring's tallies: nothing is published."""
+
 
 class ScoringClient:
-    """Reads complete rankings from the scoring service's HTTP API."""
+    """Reads complete rankings and the counted ballots from the scoring service's HTTP API."""
 
-    def __init__(self, base_url: str) -> None:
-        self._client = httpx.AsyncClient(base_url=base_url, timeout=30.0)
+    def __init__(self, base_url: str, admin_token: str) -> None:
+        self._client = httpx.AsyncClient(base_url=base_url, timeout=120.0)
+        self._admin = {"Authorization": f"Bearer {admin_token}"}
+
+    async def ballots(self, consultation_id: str) -> list[CountedBallot]:
+        ballots = []
+        url = f"/v1/consultations/{consultation_id}/ballots"
+        async with self._client.stream("GET", url, headers=self._admin) as response:
+            response.raise_for_status()
+            async for line in response.aiter_lines():
+                if line:
+                    ballots.append(CountedBallot.model_validate_json(line))
+        return ballots
 
     async def page(self, consultation_id: str, kind: RankingKind) -> RankingPage:
         items = []
@@ -75,6 +116,16 @@ class PublisherMetrics:
             "Time waiting for the pipeline to score everything.",
             registry=registry,
         )
+        self.in_progress = Gauge(
+            "publisher_publications_in_progress",
+            "Consultations this process is publishing now.",
+            registry=registry,
+        )
+        self.disagreements = Counter(
+            "publisher_disagreements_total",
+            "Publications refused because the archive and scoring's tallies disagree.",
+            registry=registry,
+        )
 
 
 class Closer:
@@ -85,6 +136,9 @@ class Closer:
         rankings: Rankings,
         emitter: Emitter,
         repository: ResultsRepository,
+        datasets: Callable[[str], DatasetRef | None],
+        code_version: str,
+        report: Callable[[ResultsPublished, Sequence[Respondent]], bytes],
         settle: timedelta,
         poll_interval_s: float,
         metrics: PublisherMetrics,
@@ -95,6 +149,9 @@ class Closer:
         self._rankings = rankings
         self._emitter = emitter
         self._repository = repository
+        self._datasets = datasets
+        self._code_version = code_version
+        self._report = report
         self._settle = settle
         self._poll = poll_interval_s
         self._metrics = metrics
@@ -130,18 +187,32 @@ class Closer:
                 await asyncio.sleep(0.1)
 
     async def close(self, consultation: ConsultationDefined) -> ResultsPublished:
-        started = time.perf_counter()
-        await self.wait_until_scored()
-        self._metrics.watermark_seconds.observe(time.perf_counter() - started)
-        frozen_at = utc_now()
-        pages = {kind: await self._rankings.page(consultation.consultation_id, kind) for kind in RankingKind}
-        results, emitted = await self._emitter.emit_once(build_results(consultation, pages, frozen_at))
-        await self._repository.save(results)
+        cid = consultation.consultation_id
+        with self._metrics.in_progress.track_inprogress():
+            started = time.perf_counter()
+            await self.wait_until_scored()
+            self._metrics.watermark_seconds.observe(time.perf_counter() - started)
+            frozen_at = utc_now()
+            archive = archive_of(await self._rankings.ballots(cid))
+            pages = {kind: await self._rankings.page(cid, kind) for kind in RankingKind}
+            method = Method(pages[RankingKind.OPEN].method.weights, self._code_version)
+            referenced = {a.dataset_id for r in archive for a in r.answers if a.dataset_id}
+            datasets = {d: ref for d in sorted(referenced) if (ref := self._datasets(d)) is not None}
+            rankings = compute_rankings(archive, datasets, method.weights)
+            if problems := disagreements(rankings, {kind: page.items for kind, page in pages.items()}):
+                self._metrics.disagreements.inc()
+                raise ResultsDisagree(f"{cid}: archive and scoring disagree: {'; '.join(problems)}")
+            window = Consultation(cid, consultation.title, consultation.opens_at, consultation.closes_at, frozen_at)
+            candidate = results_of(results_event_id(cid), window, len(archive), method, rankings)
+            # Whoever emitted first, the files are rendered from the results committed in Kafka,
+            # so every replica and every restart writes the same bytes.
+            results, emitted = await self._emitter.emit_once(candidate)
+            await self._repository.save(results, render_files(results, archive, method, self._report))
         if emitted:
             self._metrics.published.inc()
         self._metrics.close_seconds.observe((utc_now() - consultation.closes_at).total_seconds())
         self._logger.info(
-            "results published" if emitted else "results already published",
-            extra={"consultation_id": consultation.consultation_id, "respondents": results.respondents},
+            "results published" if emitted else "results already published; files written",
+            extra={"consultation_id": cid, "respondents": results.respondents},
         )
         return results

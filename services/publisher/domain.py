@@ -1,10 +1,11 @@
 """The publisher's rules: when a consultation is due, when it is fully scored, what the results are."""
 
+import calendar
 import uuid
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 
-from shared.contracts import ConsultationDefined, RankingKind, RankingPage, ResultsPublished
+from shared.contracts import ConsultationDefined
 
 RESULTS_NAMESPACE = uuid.UUID("6f1c3a52-5d0e-4b8e-9a55-1f0c0de0da7a")
 
@@ -26,22 +27,14 @@ def caught_up(end: Offsets, committed: Offsets) -> bool:
     return all(committed.get(partition, 0) >= offset for partition, offset in end.items() if offset > 0)
 
 
-def build_results(
-    consultation: ConsultationDefined, pages: Mapping[RankingKind, RankingPage], frozen_at: datetime
-) -> ResultsPublished:
-    """The frozen results of a consultation from its complete rankings."""
-    some_page = pages[RankingKind.OPEN]
-    return ResultsPublished(
-        event_id=results_event_id(consultation.consultation_id),
-        occurred_at=frozen_at,
-        consultation_id=consultation.consultation_id,
-        title=consultation.title,
-        opens_at=consultation.opens_at,
-        closes_at=consultation.closes_at,
-        frozen_at=frozen_at,
-        respondents=some_page.respondents,
-        method=some_page.method,
-        open=pages[RankingKind.OPEN].items,
-        improve=pages[RankingKind.IMPROVE].items,
-        suggestions=pages[RankingKind.SUGGESTIONS].items,
-    )
+def one_month_after(instant: datetime) -> datetime:
+    """The same day and time a calendar month later (the last day of that month if it is shorter)."""
+    year, month = (instant.year + 1, 1) if instant.month == 12 else (instant.year, instant.month + 1)
+    return instant.replace(year=year, month=month, day=min(instant.day, calendar.monthrange(year, month)[1]))
+
+
+def publication_at(closes_at: datetime, delay_days: int | None, released_at: datetime | None) -> datetime:
+    """When results become public: a month after the close by default (the ministry's commitment),
+    or after a configured number of days, or earlier when an administrator releases them."""
+    embargo = one_month_after(closes_at) if delay_days is None else closes_at + timedelta(days=delay_days)
+    return min(embargo, released_at) if released_at is not None else embargo

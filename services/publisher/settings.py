@@ -10,3 +10,12 @@ class PublisherSettings(ServiceSettings):
         default="http://127.0.0.1:8002", description="Base URL of the scoring service's rankings API."
     )
     poll_interval_s: float = Field(default=1.0, gt=0, description="How often closes are checked.")
+    publication_delay_days: int | None = Field(
+        default=None,
+        ge=0,
+        description="Days from the close to public results; unset: one calendar month (the ministry's "
+        "commitment). Administrators see the results at once, and may release them earlier.",
+    )
+    code_version: str = Field(
+        default="development", description="Version of the code, published with the method (a git commit)."
+    )

@@ -11,7 +11,7 @@ from typing import Annotated
 from fastapi import FastAPI, Header, HTTPException, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
-from services.scoring.domain import method, rank, with_catalogue
+from services.scoring.domain import counted_ballot, method, rank, with_catalogue
 from services.scoring.handlers import SERVICE, ScoringMetrics, build_router
 from services.scoring.repository import MongoScoringRepository
 from services.scoring.settings import ScoringSettings
@@ -23,7 +23,7 @@ from shared.contracts import (
     RankingKind,
     RankingPage,
 )
-from shared.http import problem_responses, service_app
+from shared.http import problem_responses, require_admin, service_app
 from shared.kafka import BrokerPublisher, StateView, make_broker, prepare_topics
 from shared.metrics import make_registry
 from shared.mongo import make_mongo_client, mongo_ping
@@ -146,5 +146,28 @@ def create_app(settings: ScoringSettings) -> FastAPI:
                 await asyncio.sleep(settings.stream_poll_s)
 
         return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+
+    @app.get(
+        "/v1/consultations/{consultation_id}/ballots",
+        responses={**problem_responses(401, 404), 200: {"content": {"application/x-ndjson": {}}}},
+        tags=["rankings"],
+    )
+    async def ballots(consultation_id: str, authorization: Annotated[str | None, Header()] = None) -> StreamingResponse:
+        """Administrators (the publisher): every respondent's counted submission, one JSON object per
+        line (`CountedBallot`), without respondent identifiers. The published archive is built from it."""
+        require_admin(authorization, settings.admin_token.get_secret_value())
+        if consultations.get(consultation_id) is None:
+            raise HTTPException(404, f"No consultation {consultation_id!r}.")
+
+        async def lines() -> AsyncIterator[bytes]:
+            chunk: list[bytes] = []
+            async for ballot in repository.ballots(consultation_id):
+                chunk.append(counted_ballot(ballot).model_dump_json().encode() + b"\n")
+                if len(chunk) >= 1000:
+                    yield b"".join(chunk)
+                    chunk = []
+            yield b"".join(chunk)
+
+        return StreamingResponse(lines(), media_type="application/x-ndjson")
 
     return app

@@ -12,6 +12,10 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from shared.contracts import (
+    CountedBallot,
+    CountedImprovement,
+    CountedOpen,
+    CountedSuggestion,
     DatasetSummary,
     ImprovementKind,
     Priority,
@@ -124,6 +128,22 @@ def fold(current: Ballot | None, submissions: Iterable[ResponseEnriched]) -> Bal
         else:
             current = replace(current, seen=current.seen | {response_id})
     return current
+
+
+def counted_ballot(ballot: Ballot) -> CountedBallot:
+    """A ballot as the publisher archives it: no respondent key, no ids of earlier submissions."""
+    titles = dict(ballot.titles)
+    return CountedBallot(
+        response_id=ballot.response_id,
+        received_at=ballot.received_at,
+        profile=ballot.profile,
+        submissions=len(ballot.seen),
+        open=[CountedOpen(dataset_id=d, priority=p) for d, p in ballot.open],
+        improve=[CountedImprovement(dataset_id=d, kinds=list(kinds)) for d, kinds in ballot.improve],
+        suggestions=[
+            CountedSuggestion(group_key=g, dataset_id=m, title=titles.get(g, g)) for g, m in ballot.suggestions
+        ],
+    )
 
 
 def contributions(ballot: Ballot) -> dict[RowId, RowChange]:
@@ -269,7 +289,18 @@ def rank(
         if respondents <= 0:
             continue
         improvements = {k: row.counts.get(("improvement", k.value), 0) for k in ImprovementKind}
-        ranked.append((score, respondents, row, by_profile, {k: n for k, n in improvements.items() if n}))
+        prefix = ("priority",) if profile is None else ("profile", profile.value)
+        priorities = {p: row.counts.get((*prefix, p.value), 0) for p in Priority}
+        ranked.append(
+            (
+                score,
+                respondents,
+                row,
+                by_profile,
+                {k: n for k, n in improvements.items() if n},
+                {p: n for p, n in priorities.items() if n},
+            )
+        )
     ranked.sort(key=lambda item: (-item[0], -item[1], item[2].key))
     return [
         RankingRow(
@@ -280,9 +311,10 @@ def rank(
             score=score,
             respondents=respondents,
             by_profile=by_profile,
+            by_priority=priorities,
             by_improvement=improvements,
         )
-        for position, (score, respondents, row, by_profile, improvements) in enumerate(ranked, start=1)
+        for position, (score, respondents, row, by_profile, improvements, priorities) in enumerate(ranked, start=1)
     ]
 
 

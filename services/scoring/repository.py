@@ -8,7 +8,7 @@ replicas racing on one respondent (during a rebalance) cannot both apply a chang
 aborts, re-reads and re-plans.
 """
 
-from collections.abc import Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -48,6 +48,8 @@ class ScoringRepository(Protocol):
     async def rows(self, consultation_id: str, kind: RankingKind) -> list[StoredRow]: ...
 
     async def totals(self, consultation_id: str) -> Totals: ...
+
+    def ballots(self, consultation_id: str) -> AsyncIterator[Ballot]: ...
 
 
 def _ballot_id(consultation_id: str, respondent_key: str) -> str:
@@ -111,6 +113,13 @@ class MongoScoringRepository:
 
     async def ensure_indexes(self) -> None:
         await self._rows.create_index([("consultation_id", ASCENDING), ("kind", ASCENDING)])
+        await self._ballots.create_index([("consultation_id", ASCENDING)])
+
+    async def ballots(self, consultation_id: str) -> AsyncIterator[Ballot]:
+        """Every ballot of a consultation, in `_id` order, streamed in batches."""
+        cursor = self._ballots.find({"consultation_id": consultation_id}, batch_size=2000).sort("_id", ASCENDING)
+        async for doc in cursor:
+            yield ballot_from_document(doc)
 
     async def load_ballots(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], Ballot]:
         ids = [_ballot_id(*key) for key in keys]

@@ -10,7 +10,9 @@ from shared.contracts.catalogue import (
 from shared.contracts.consultations import ConsultationDefined
 from shared.contracts.deadletters import MessageDeadLettered
 from shared.contracts.questionnaire import (
+    IMPROVEMENT_LABELS,
     PRIVACY_NOTICE,
+    PROFILE_LABELS,
     Consent,
     ImprovementKind,
     ImprovementRequest,
@@ -23,6 +25,10 @@ from shared.contracts.questionnaire import (
     Suggestion,
 )
 from shared.contracts.rankings import (
+    CountedBallot,
+    CountedImprovement,
+    CountedOpen,
+    CountedSuggestion,
     RankingKind,
     RankingMethod,
     RankingPage,
@@ -33,10 +39,16 @@ from shared.contracts.responses import ResponseEnriched, ResponseSubmitted, Sugg
 from shared.contracts.results import ResultsPublished
 
 __all__ = [
+    "IMPROVEMENT_LABELS",
     "PRIVACY_NOTICE",
+    "PROFILE_LABELS",
     "Consent",
     "ConsultationDefined",
     "Contract",
+    "CountedBallot",
+    "CountedImprovement",
+    "CountedOpen",
+    "CountedSuggestion",
     "DatasetCatalogued",
     "DatasetRecord",
     "DatasetStatus",

@@ -182,3 +182,30 @@ class ResponseForm(BaseModel):
                 "name at least one dataset to open, to improve or to add"
             )
         return self
+
+
+# How profiles and kinds of improvement are shown to people: (French, English).
+PROFILE_LABELS = {
+    Profile.COMPANY: ("Entreprise, entrepreneur", "Company, entrepreneur"),
+    Profile.DIGITAL_ACTOR: ("Acteur du numérique", "Digital actor"),
+    Profile.RESEARCHER: ("Chercheur, chercheuse", "Researcher"),
+    Profile.JOURNALIST: ("Journaliste", "Journalist"),
+    Profile.LOCAL_AUTHORITY: ("Collectivité territoriale", "Local authority"),
+    Profile.TOURISM: ("Acteur du tourisme", "Tourism stakeholder"),
+    Profile.ASSOCIATION: ("Association culturelle ou sociale", "Cultural or social association"),
+    Profile.STUDENT: ("Étudiant, étudiante", "Student"),
+    Profile.PUBLIC_AGENT: ("Agent public", "Public agent"),
+    Profile.CITIZEN: ("Citoyen, citoyenne", "Citizen"),
+    Profile.OTHER: ("Autre", "Other"),
+}
+IMPROVEMENT_LABELS = {
+    ImprovementKind.UPDATE_FREQUENCY: ("Fréquence de mise à jour", "Update frequency"),
+    ImprovementKind.EXPORT_FORMAT: ("Format d'export", "Export format"),
+    ImprovementKind.GEOLOCATION: ("Géolocalisation", "Geolocation"),
+    ImprovementKind.API_ACCESS: ("Accès par API", "API access"),
+    ImprovementKind.DOCUMENTATION: ("Documentation", "Documentation"),
+    ImprovementKind.COMPLETENESS: ("Complétude", "Completeness"),
+    ImprovementKind.DATA_QUALITY: ("Qualité des données", "Data quality"),
+    ImprovementKind.LICENCE: ("Licence", "Licence"),
+    ImprovementKind.OTHER: ("Autre", "Other"),
+}

@@ -35,6 +35,9 @@ class RankingRow(Contract):
     score: int = Field(description="Score under the method in force.")
     respondents: int = Field(description="Distinct respondents counted in the row.")
     by_profile: dict[Profile, Tally] = Field(description="Breakdown by respondent profile.")
+    by_priority: dict[Priority, int] = Field(
+        default_factory=dict, description="Respondents per priority given (open only)."
+    )
     by_improvement: dict[ImprovementKind, int] = Field(
         default_factory=dict, description="Respondents per kind of improvement (improve only)."
     )
@@ -60,3 +63,32 @@ class RankingPage(Contract):
     limit: int
     method: RankingMethod
     items: list[RankingRow]
+
+
+class CountedOpen(Contract):
+    dataset_id: str = Field(description="Dataset the respondent asks to open.")
+    priority: Priority = Field(description="The priority they gave it (the highest, if given twice).")
+
+
+class CountedImprovement(Contract):
+    dataset_id: str = Field(description="Open dataset the respondent asks to improve.")
+    kinds: list[ImprovementKind] = Field(description="Kinds of improvement asked for, sorted.")
+
+
+class CountedSuggestion(Contract):
+    group_key: str = Field(description="Suggestion group: the matched dataset id, else the normalised title.")
+    dataset_id: str | None = Field(description="Catalogue dataset the suggestion was matched to, if any.")
+    title: str = Field(description="The title as the respondent typed it.")
+
+
+class CountedBallot(Contract):
+    """A respondent's counted (latest) submission, as scoring holds it: what the published archive is
+    built from. It carries no respondent identifier; `response_id` only orders ballots."""
+
+    response_id: str = Field(description="The counted submission (for ordering; not published).")
+    received_at: AwareDatetime = Field(description="When ingest accepted the counted submission.")
+    profile: Profile
+    submissions: int = Field(description="Submissions the respondent made; the latest is counted.")
+    open: list[CountedOpen]
+    improve: list[CountedImprovement]
+    suggestions: list[CountedSuggestion]

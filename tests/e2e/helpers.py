@@ -82,3 +82,17 @@ async def results_messages(bootstrap: str, cid: str) -> list[dict[str, Any]]:
         return found
     finally:
         await consumer.stop()
+
+
+async def published_results(
+    client: httpx.AsyncClient, pipeline: Pipeline, cid: str, deadline_s: float = 60, url: str | None = None
+) -> dict[str, Any]:
+    """The results once published, as the ministry sees them (administrators see them at close)."""
+
+    async def published() -> dict[str, Any] | None:
+        answer = await client.get(
+            f"{url or pipeline.url('publisher')}/v1/consultations/{cid}/results", headers=pipeline.admin()
+        )
+        return dict(answer.json()) if answer.status_code == 200 else None
+
+    return dict(await poll(f"results of {cid} published", published, deadline_s=deadline_s, interval_s=0.25))

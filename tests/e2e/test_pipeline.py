@@ -14,7 +14,16 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from shared.contracts import utc_now
 from shared.topics import DEAD_LETTERS, RESPONSES_SUBMITTED
 from tests.e2e.conftest import Pipeline
-from tests.e2e.helpers import CONSENT, as_tuples, poll, poll_equal, post, rankings, results_messages
+from tests.e2e.helpers import (
+    CONSENT,
+    as_tuples,
+    poll,
+    poll_equal,
+    post,
+    published_results,
+    rankings,
+    results_messages,
+)
 from tests.e2e.truth import Accepted, expected_rankings, ranked
 
 PROFILES = ["company", "researcher", "journalist", "local_authority", "tourism", "association", "student"]
@@ -111,11 +120,7 @@ async def test_every_accepted_response_is_counted_once_and_results_are_emitted_o
         assert late.status_code == 409
         assert late.headers["content-type"] == "application/problem+json"
 
-        async def published() -> dict[str, Any] | None:
-            answer = await client.get(f"{pipeline.url('publisher')}/v1/consultations/{cid}/results")
-            return dict(answer.json()) if answer.status_code == 200 else None
-
-        results = await poll("results published", published, deadline_s=60, interval_s=0.25)
+        results = await published_results(client, pipeline, cid)
 
     assert [(r["key"], r["score"], r["respondents"]) for r in results["open"]] == ranked(truth["open"])
     assert [(r["key"], r["score"], r["respondents"]) for r in results["improve"]] == ranked(truth["improve"])
@@ -294,10 +299,6 @@ async def test_an_administrator_closes_a_consultation_early_and_its_results_are_
         again = await client.post(f"/v1/consultations/{cid}/close", headers=pipeline.admin())
         assert again.status_code == 409
 
-        async def published() -> dict[str, Any] | None:
-            answer = await client.get(f"{pipeline.url('publisher')}/v1/consultations/{cid}/results")
-            return dict(answer.json()) if answer.status_code == 200 else None
-
-        results = await poll("results after the early close", published, deadline_s=60, interval_s=0.25)
+        results = await published_results(client, pipeline, cid)
     assert [(r["key"], r["score"], r["respondents"]) for r in results["open"]] == [(dataset, 3, 1)]
     assert len(await results_messages(pipeline.infra.kafka_bootstrap, cid)) == 1

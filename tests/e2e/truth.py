@@ -6,6 +6,7 @@ respondent's latest one, and sums.
 
 from collections import defaultdict
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 WEIGHTS = {"essential": 3, "important": 2, "useful": 1}
@@ -19,6 +20,12 @@ class Accepted:
     response_id: str
     token: str
     received_at: str
+
+    @property
+    def received(self) -> datetime:
+        # Compared as instants, never as strings: "…:01Z" (a receipt on a whole second, where the
+        # fraction is omitted) sorts after "…:01.123000Z" as text.
+        return datetime.fromisoformat(self.received_at)
 
 
 @dataclass
@@ -43,8 +50,8 @@ def latest_per_respondent(accepted: list[Accepted]) -> list[Accepted]:
     latest: dict[str, Accepted] = {}
     for answer in first_by_id.values():
         current = latest.get(answer.token)
-        if current is None or (answer.received_at, answer.response_id) > (
-            current.received_at,
+        if current is None or (answer.received, answer.response_id) > (
+            current.received,
             current.response_id,
         ):
             latest[answer.token] = answer

@@ -30,3 +30,15 @@ def test_caught_up_needs_every_non_empty_partition_committed() -> None:
 
 def test_results_have_one_id_per_consultation() -> None:
     assert results_event_id("c1") == results_event_id("c1") != results_event_id("c2")
+
+
+def test_results_are_public_a_calendar_month_after_the_close_unless_configured_or_released() -> None:
+    from services.publisher.domain import one_month_after, publication_at
+
+    assert one_month_after(CLOSES) == datetime(2027, 2, 28, tzinfo=UTC)
+    assert one_month_after(datetime(2026, 12, 15, 18, tzinfo=UTC)) == datetime(2027, 1, 15, 18, tzinfo=UTC)
+    assert publication_at(CLOSES, None, None) == datetime(2027, 2, 28, tzinfo=UTC)
+    assert publication_at(CLOSES, 7, None) == CLOSES + timedelta(days=7)
+    released = CLOSES + timedelta(days=2)
+    assert publication_at(CLOSES, None, released) == released
+    assert publication_at(CLOSES, 1, released) == CLOSES + timedelta(days=1)

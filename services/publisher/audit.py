@@ -1,0 +1,89 @@
+"""Audit published results: recompute the rankings from the published archive and method alone
+(no Kafka, no MongoDB) and compare them with the published ones, byte for byte.
+
+    python -m services.publisher.audit https://…/v1/consultations/<id>/results [--token T]
+    python -m services.publisher.audit ./downloaded-results-directory
+
+Exit status 0 when every ranking file matches, 1 otherwise.
+"""
+
+import argparse
+import hashlib
+import json
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+
+import httpx
+
+from services.publisher.opendata import (
+    ANSWERS_CSV,
+    DATAPACKAGE_JSON,
+    DATASETS_CSV,
+    METHOD_JSON,
+    RESPONDENTS_CSV,
+    recompute,
+)
+
+NEEDED = (METHOD_JSON, RESPONDENTS_CSV, ANSWERS_CSV, DATASETS_CSV, DATAPACKAGE_JSON)
+
+
+def fetch(source: str, token: str | None) -> dict[str, bytes]:
+    """Every published file, from a directory or from the publisher's `…/results` URL."""
+    if not source.startswith(("http://", "https://")):
+        return {path.name: path.read_bytes() for path in Path(source).iterdir() if path.is_file()}
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    with httpx.Client(headers=headers, timeout=120) as client:
+        index = client.get(source.rstrip("/") + "/files")
+        index.raise_for_status()
+        files = {}
+        for entry in index.json()["files"]:
+            answer = client.get(source.rstrip("/") + "/" + entry["name"])
+            answer.raise_for_status()
+            files[entry["name"]] = answer.content
+        return files
+
+
+def first_difference(a: bytes, b: bytes) -> str:
+    at = next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b)))
+    line = a[:at].count(b"\n") + 1
+    return f"first difference at byte {at} (line {line}); {len(a)} bytes published, {len(b)} recomputed"
+
+
+def audit(files: Mapping[str, bytes]) -> list[tuple[str, bool, str]]:
+    """(file, matches, explanation) for each check."""
+    missing = [name for name in NEEDED if name not in files]
+    if missing:
+        return [(name, False, "missing: cannot recompute without it") for name in missing]
+    checks = []
+    package = json.loads(files[DATAPACKAGE_JSON])
+    for resource in package["resources"]:
+        data = files.get(resource["path"], b"")
+        ok = resource["hash"] == "sha256:" + hashlib.sha256(data).hexdigest()
+        checks.append((resource["path"], ok, "hash as declared in the data package" if ok else "hash differs"))
+    for name, data in recompute(files).items():
+        published = files.get(name)
+        if published is None:
+            checks.append((name, False, "not published"))
+        elif published == data:
+            checks.append((name, True, f"recomputed byte for byte ({len(data)} bytes)"))
+        else:
+            checks.append((name, False, first_difference(published, data)))
+    return checks
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("source", help="a directory of published files, or the publisher's …/results URL")
+    parser.add_argument("--token", help="administrator token, to audit results still under embargo")
+    args = parser.parse_args(argv)
+    checks = audit(fetch(args.source, args.token))
+    for name, ok, why in checks:
+        print(f"{'OK  ' if ok else 'FAIL'} {name}: {why}")
+    matched = all(ok for _, ok, _ in checks)
+    print("MATCH: the published rankings are what the archive and the method give." if matched else "MISMATCH")
+    return 0 if matched else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,92 @@
+"""The readable report: an HTML page with inline SVG charts, French first, English second.
+
+No script and no external resource: the page works offline, archived with the other files."""
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from services.publisher.opendata import Respondent
+from shared.contracts import IMPROVEMENT_LABELS, PROFILE_LABELS, Profile, RankingRow, ResultsPublished
+
+TOP = 15
+BAR_WIDTH = 420
+# A colour per profile, distinguishable and readable on white (Okabe–Ito palette, then greys).
+PROFILE_COLOURS = dict(
+    zip(
+        Profile,
+        (
+            "#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00",
+            "#F0E442", "#000000", "#999999", "#666666", "#BBBBBB",
+        ),
+        strict=True,
+    )
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Segment:
+    profile: Profile
+    x: float
+    width: float
+    respondents: int
+
+
+@dataclass(frozen=True)
+class Bar:
+    row: RankingRow
+    segments: list[Segment]
+
+
+def bars(rows: Sequence[RankingRow]) -> list[Bar]:
+    """The top rows as stacked bars, one segment per profile, scaled to the highest score."""
+    top = list(rows[:TOP])
+    highest = max((r.score for r in top), default=1) or 1
+    result = []
+    for row in top:
+        x, segments = 0.0, []
+        for profile in Profile:
+            tally = row.by_profile.get(profile)
+            if tally is None or tally.score == 0:
+                continue
+            width = BAR_WIDTH * tally.score / highest
+            segments.append(Segment(profile, x, width, tally.respondents))
+            x += width
+        result.append(Bar(row, segments))
+    return result
+
+
+def participation(archive: Sequence[Respondent]) -> list[tuple[str, int, float]]:
+    """Respondents by day of their counted response: (day, count, bar height in %)."""
+    days = Counter(r.received_on.isoformat() for r in archive)
+    highest = max(days.values(), default=1)
+    return [(day, n, 100 * n / highest) for day, n in sorted(days.items())]
+
+
+class ReportRenderer:
+    def __init__(self) -> None:
+        self._env = Environment(
+            loader=FileSystemLoader(Path(__file__).parent / "templates"),
+            autoescape=select_autoescape(["html"]),
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+
+    def __call__(self, results: ResultsPublished, archive: Sequence[Respondent]) -> bytes:
+        profiles = Counter(r.profile for r in archive)
+        html = self._env.get_template("report.html").render(
+            results=results,
+            open_bars=bars(results.open),
+            improve_bars=bars(results.improve),
+            suggestions=results.suggestions[:TOP],
+            days=participation(archive),
+            profiles=[(p, profiles[p]) for p in Profile if profiles[p]],
+            profile_labels=PROFILE_LABELS,
+            improvement_labels=IMPROVEMENT_LABELS,
+            colours=PROFILE_COLOURS,
+            bar_width=BAR_WIDTH,
+        )
+        return html.encode("utf-8")

@@ -1,0 +1,212 @@
+"""The publisher on the real infrastructure: closing while scoring restarts, open-data files that
+validate and audit, the embargo, and one publication despite SIGKILL and two replicas."""
+
+import asyncio
+import csv
+import io
+import json
+import random
+import sys
+import uuid
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import httpx
+
+from deploy.local.processes import ServiceProcess, service_env
+from shared.contracts import utc_now
+from tests.e2e.conftest import ADMIN_TOKEN, SETTINGS, Pipeline
+from tests.e2e.helpers import poll, post, published_results, results_messages
+from tests.e2e.test_pipeline import SUGGESTIONS, random_body
+from tests.e2e.truth import Accepted, expected_rankings, ranked
+
+
+RESPONDENTS = 100
+
+
+async def files_of(client: httpx.AsyncClient, base: str, cid: str, headers: dict[str, str]) -> dict[str, bytes]:
+    index = await client.get(f"{base}/v1/consultations/{cid}/results/files", headers=headers)
+    assert index.status_code == 200, index.text
+    files = {}
+    for entry in index.json()["files"]:
+        answer = await client.get(f"{base}{entry['url']}", headers=headers)
+        assert answer.status_code == 200, answer.text
+        files[entry["name"]] = answer.content
+    return files
+
+
+async def metric(client: httpx.AsyncClient, base: str, name: str) -> float:
+    try:
+        text = (await client.get(f"{base}/metrics", timeout=2)).text
+    except httpx.TransportError:
+        return 0.0
+    return sum(float(line.split()[-1]) for line in text.splitlines() if line.startswith(name + " "))
+
+
+async def test_responses_up_to_the_close_are_all_in_the_results_while_scoring_restarts(
+    pipeline: Pipeline, tmp_path: Path
+) -> None:
+    rng = random.Random(66)
+    to_open = [d["dataset_id"] for d in pipeline.datasets("not_open")]
+    to_improve = [d["dataset_id"] for d in pipeline.datasets("open")][:30]
+    now = utc_now()
+    closes_at = now + timedelta(seconds=40)
+    cid = pipeline.define_consultation(now - timedelta(seconds=1), closes_at)
+    scoring = pipeline.services["scoring"]
+    accepted: list[Accepted] = []
+    refused: list[str] = []
+
+    async with httpx.AsyncClient(base_url=pipeline.url("ingest"), timeout=30) as client:
+
+        async def respondent(n: int) -> None:
+            """Posts (and sometimes amends) until the consultation refuses: up to the last instant."""
+            token = f"close-{n:03d}-{uuid.uuid4().hex[:8]}"
+            while True:
+                body = random_body(rng, to_open, to_improve)
+                body["respondent"]["token"] = token
+                answer = await post(client, cid, body)
+                if answer.status_code == 409:
+                    refused.append(token)
+                    return
+                assert answer.status_code == 202, answer.text
+                reply = answer.json()
+                accepted.append(Accepted(body, reply["response_id"], reply["respondent_token"], reply["received_at"]))
+
+        async def scoring_down_across_the_close() -> None:
+            # Scoring is killed 3 s before the close and comes back 5 s after it: the responses
+            # accepted in between wait in Kafka, and the publisher must wait for them.
+            await asyncio.sleep(max((closes_at - utc_now()).total_seconds() - 3, 0))
+            scoring.kill()
+            await asyncio.sleep(8)
+            scoring.start()
+            await asyncio.to_thread(scoring.wait_ready)
+
+        async with asyncio.TaskGroup() as group:
+            group.create_task(scoring_down_across_the_close())
+            for n in range(RESPONDENTS):
+                group.create_task(respondent(n))
+
+        assert len(accepted) > 3000, "several thousand responses"
+        assert len(refused) == RESPONDENTS, "every respondent was refused once the consultation closed"
+        last = max(a.received for a in accepted)
+        assert closes_at - timedelta(seconds=1) < last < closes_at, f"responses accepted up to the close: {last}"
+
+        results = await published_results(client, pipeline, cid, deadline_s=120)
+        truth = expected_rankings(accepted, lambda title: SUGGESTIONS[title])
+        for kind in ("open", "improve", "suggestions"):
+            got = [(r["key"], r["score"], r["respondents"]) for r in results[kind]]
+            assert got == ranked(truth[kind]), kind
+        for row in results["open"]:
+            assert row["by_profile"] == truth["open"][row["key"]].by_profile
+        assert results["respondents"] == RESPONDENTS
+        assert len(await results_messages(pipeline.infra.kafka_bootstrap, cid)) == 1
+
+        # The files: public only from the publication date; the ministry sees them at once.
+        base = pipeline.url("publisher")
+        embargoed = await client.get(f"{base}/v1/consultations/{cid}/results/files")
+        assert embargoed.status_code == 403
+        assert embargoed.headers["content-type"] == "application/problem+json"
+        assert datetime.fromisoformat(embargoed.json()["public_from"]) > closes_at
+        files = await files_of(client, base, cid, pipeline.admin())
+        respondents = list(csv.DictReader(io.StringIO(files["repondants.csv"].decode())))
+        assert len(respondents) == RESPONDENTS
+        assert sum(int(r["submissions"]) for r in respondents) == len({a.response_id for a in accepted})
+        assert files["resultats.json"].decode().count('"rank"') == sum(
+            len(results[k]) for k in ("open", "improve", "suggestions")
+        )
+        for token in {a.token for a in accepted}:
+            assert token.encode() not in b"".join(files.values())
+
+        for name, data in files.items():
+            (tmp_path / name).write_bytes(data)
+        from frictionless import validate
+
+        report = validate(str(tmp_path / "datapackage.json"))
+        assert report.valid, report.flatten(["resource", "rowNumber", "fieldName", "type", "note"])
+
+        results_url = f"{base}/v1/consultations/{cid}/results"
+        audit = await asyncio.create_subprocess_exec(
+            *(sys.executable, "-m", "services.publisher.audit", results_url, "--token", ADMIN_TOKEN),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+        out = (await asyncio.wait_for(audit.communicate(), 120))[0].decode()
+        assert audit.returncode == 0, out
+        assert "MATCH" in out
+
+        released = await client.post(f"{base}/v1/consultations/{cid}/results/release", headers=pipeline.admin())
+        assert released.status_code == 204
+        public = await client.get(f"{base}/v1/consultations/{cid}/results/a-ouvrir.csv")
+        assert public.status_code == 200
+        assert public.content == files["a-ouvrir.csv"]
+        assert public.headers["content-type"] == "text/csv; charset=utf-8"
+
+
+async def test_one_publication_despite_a_sigkill_during_it_and_two_replicas(pipeline: Pipeline) -> None:
+    rng = random.Random(67)
+    to_open = [d["dataset_id"] for d in pipeline.datasets("not_open")]
+    to_improve = [d["dataset_id"] for d in pipeline.datasets("open")][:30]
+    cid = pipeline.open_consultation(seconds=3600)
+    first = pipeline.services["publisher"]
+    second = ServiceProcess(
+        "publisher",
+        18013,
+        service_env(
+            pipeline.infra,
+            18013,
+            SETTINGS | {"COD_INSTANCE": "publisher-b", "COD_SCORING_URL": pipeline.services["scoring"].url},
+        ),
+        pipeline.infra.root / "logs" / "publisher-b.log",
+    )
+    second.start()
+    scoring = pipeline.services["scoring"]
+    async with httpx.AsyncClient(base_url=pipeline.url("ingest"), timeout=30) as client:
+        try:
+            await asyncio.to_thread(second.wait_ready)
+            accepted = []
+            for n in range(400):
+                answer = await post(client, cid, random_body(rng, to_open, to_improve))
+                assert answer.status_code == 202, answer.text
+                accepted.append(answer.json())
+                if n == 300:
+                    # Scoring stops: the last hundred responses wait in Kafka, so both publishers
+                    # are held in their watermark wait, mid-publication, when one is killed.
+                    scoring.kill()
+            closed = await client.post(f"/v1/consultations/{cid}/close", headers=pipeline.admin())
+            assert closed.status_code == 200
+
+            async def both_publishing() -> bool:
+                counts = [await metric(client, p.url, "publisher_publications_in_progress") for p in (first, second)]
+                return counts == [1.0, 1.0]
+
+            await poll("both replicas publishing", both_publishing, deadline_s=30, interval_s=0.05)
+            first.kill()
+            scoring.start()
+            await asyncio.to_thread(scoring.wait_ready)
+            first.start()
+            await asyncio.to_thread(first.wait_ready)
+
+            results = await published_results(client, pipeline, cid, deadline_s=120)
+            assert results["respondents"] == len({a["respondent_token"] for a in accepted}) == 400
+            await published_results(client, pipeline, cid, url=second.url)
+            messages = await results_messages(pipeline.infra.kafka_bootstrap, cid)
+            assert len(messages) == 1
+            assert messages[0] == results
+
+            # One set of files: both replicas serve the same bytes, under the same manifest.
+            async def same_files() -> dict[str, bytes] | None:
+                a = await files_of(client, first.url, cid, pipeline.admin())
+                b = await files_of(client, second.url, cid, pipeline.admin())
+                return a if a == b else None
+
+            files = await poll("the same files from both replicas", same_files, deadline_s=30)
+            assert json.loads(files["resultats.json"]) == results
+            published = await metric(client, first.url, "publisher_results_published_total") + await metric(
+                client, second.url, "publisher_results_published_total"
+            )
+            assert published <= 1  # the killed replica's count died with it; no survivor emitted twice
+        finally:
+            assert second.stop() == 0
+            if not scoring.running():
+                scoring.start()
+                await asyncio.to_thread(scoring.wait_ready)

@@ -1,0 +1,202 @@
+import csv
+import io
+import json
+import random
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from services.publisher.opendata import (
+    ANSWERS_CSV,
+    DATAPACKAGE_JSON,
+    OPEN_CSV,
+    REPORT_HTML,
+    RESULTS_JSON,
+    SUGGESTIONS_CSV,
+    Consultation,
+    DatasetRef,
+    Method,
+    archive_of,
+    compute_rankings,
+    disagreements,
+    recompute,
+    render_files,
+    results_of,
+    safe_cell,
+    unsafe_cell,
+)
+from services.publisher.report import ReportRenderer
+from services.scoring.domain import DEFAULT_WEIGHTS, counted_ballot, plan_batch, rank
+from shared.contracts import (
+    DatasetStatus,
+    ImprovementKind,
+    Priority,
+    Profile,
+    RankingKind,
+    ResponseEnriched,
+    SuggestionMatch,
+)
+from tests.unit.test_scoring_domain import InMemoryRankings, enriched
+
+T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+DATASETS = {
+    f"d{i}": DatasetRef(f"d{i}", f"Jeu {i}", DatasetStatus.OPEN if i % 2 else DatasetStatus.NOT_OPEN) for i in range(8)
+}
+TITLES = ["Fréquentation des musées", '=HYPERLINK("http://x")', "+33 tarifs", "'quoted", "Archives, « anciennes »"]
+
+
+def random_stream(seed: int, respondents: int = 60, submissions: int = 150) -> list[ResponseEnriched]:
+    rng = random.Random(seed)
+    stream = []
+    for n in range(submissions):
+        opens = {d: rng.choice(list(Priority)) for d in rng.sample(sorted(DATASETS), rng.randrange(0, 4))}
+        improves = {
+            d: sorted(rng.sample(list(ImprovementKind), rng.randrange(1, 3)))
+            for d in rng.sample(sorted(DATASETS), rng.randrange(0, 3))
+        }
+        message = enriched(
+            f"r{n:04d}",
+            f"p{rng.randrange(respondents)}",
+            rng.uniform(0, 5 * 86400),
+            opens=opens,
+            improves=improves,
+            profile=rng.choice(list(Profile)),
+        )
+        titles = rng.sample(TITLES, rng.randrange(0, 3))
+        matches = [SuggestionMatch(group_key=f"title:{t.lower()[:3]}", title=t) for t in titles]
+        if rng.random() < 0.2:
+            matches.append(SuggestionMatch(group_key="d3", matched_dataset_id="d3", title="jeu 3 bis", match_score=95))
+        stream.append(message.model_copy(update={"suggestions": matches}))
+    return stream
+
+
+def scored(stream: list[ResponseEnriched]) -> InMemoryRankings:
+    store = InMemoryRankings()
+    for start in range(0, len(stream), 17):
+        store.apply(plan_batch(stream[start : start + 17], store.ballots))
+    return store
+
+
+def consultation() -> Consultation:
+    return Consultation("c1", "Données culturelles", T0, T0 + timedelta(days=60), T0 + timedelta(days=60, seconds=7))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_rankings_from_the_archive_equal_those_scoring_tallied(seed: int) -> None:
+    store = scored(random_stream(seed))
+    archive = archive_of(counted_ballot(b) for b in store.ballots.values())
+    ours = compute_rankings(archive, DATASETS, DEFAULT_WEIGHTS)
+    theirs = {}
+    for kind in RankingKind:
+        rows = store.stored_rows(kind)
+        if kind is RankingKind.SUGGESTIONS:  # the in-memory store keys rows by dataset id; suggestions have none
+            rows = [r.__class__(key=r.key, dataset_id=r.key if r.key == "d3" else None, title=None, counts=r.counts)
+                    for r in rows]  # fmt: skip
+        theirs[kind] = rank(kind, rows, DEFAULT_WEIGHTS)
+    assert disagreements(ours, theirs) == []
+    assert len(archive) == len(store.ballots)
+    assert sum(r.submissions for r in archive) == len({m.response.response_id for m in random_stream(seed)})
+
+
+def test_disagreements_are_reported() -> None:
+    store = scored(random_stream(1))
+    archive = archive_of(counted_ballot(b) for b in store.ballots.values())
+    ours = compute_rankings(archive, DATASETS, DEFAULT_WEIGHTS)
+    theirs = compute_rankings(archive[1:], DATASETS, DEFAULT_WEIGHTS)
+    assert disagreements(ours, theirs)
+
+
+def test_the_archive_is_renumbered_in_receipt_order_without_identifiers() -> None:
+    ballots = [counted_ballot(b) for b in scored(random_stream(2)).ballots.values()]
+    archive = archive_of(reversed(ballots))
+    assert [r.number for r in archive] == list(range(1, len(ballots) + 1))
+    assert [r.received_on for r in archive] == sorted(r.received_on for r in archive)
+    files = render_files(*published(seed=2))
+    text = b"".join(files.values()).decode()
+    for ballot in ballots:
+        assert ballot.response_id not in text
+    assert "p1" not in files[ANSWERS_CSV].decode()  # respondent keys of the stream are p0…p59
+
+
+def published(seed: int) -> tuple:  # type: ignore[type-arg]
+    store = scored(random_stream(seed))
+    archive = archive_of(counted_ballot(b) for b in store.ballots.values())
+    method = Method(DEFAULT_WEIGHTS, "test-version")
+    rankings = compute_rankings(archive, DATASETS, method.weights)
+    results = results_of("event-1", consultation(), len(archive), method, rankings)
+    return results, archive, method, ReportRenderer()
+
+
+def test_the_audit_recomputes_the_published_rankings_byte_for_byte() -> None:
+    files = render_files(*published(seed=3))
+    recomputed = recompute(files)
+    assert set(recomputed) == {OPEN_CSV, "a-ameliorer.csv", SUGGESTIONS_CSV, RESULTS_JSON}
+    for name, data in recomputed.items():
+        assert data == files[name], name
+
+
+def test_a_changed_archive_no_longer_matches() -> None:
+    files = render_files(*published(seed=3))
+    lines = files[ANSWERS_CSV].decode().splitlines(keepends=True)
+    tampered = dict(files, **{ANSWERS_CSV: "".join(lines[:-1]).encode()})
+    assert recompute(tampered)[OPEN_CSV] != files[OPEN_CSV] or recompute(tampered)[SUGGESTIONS_CSV] != files[
+        SUGGESTIONS_CSV
+    ] or recompute(tampered)["a-ameliorer.csv"] != files["a-ameliorer.csv"]  # fmt: skip
+
+
+def test_rendering_is_deterministic() -> None:
+    assert render_files(*published(seed=4)) == render_files(*published(seed=4))
+
+
+def test_cells_a_spreadsheet_would_run_are_escaped_and_read_back() -> None:
+    for text in [*TITLES, "-1", "@cmd", "\tx", "plain", ""]:
+        escaped = safe_cell(text)
+        assert not escaped.startswith(("=", "+", "-", "@", "\t"))
+        assert unsafe_cell(escaped) == text
+    files = render_files(*published(seed=0))
+    for row in csv.reader(io.StringIO(files[SUGGESTIONS_CSV].decode())):
+        assert not any(cell.startswith(("=", "+", "@")) for cell in row)
+
+
+def test_the_data_package_validates(tmp_path: Path) -> None:
+    from frictionless import validate
+
+    files = render_files(*published(seed=5))
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+    report = validate(str(tmp_path / DATAPACKAGE_JSON))
+    assert report.valid, report.flatten(["resource", "rowNumber", "fieldName", "type", "note"])
+    package = json.loads(files[DATAPACKAGE_JSON])
+    assert {r["path"] for r in package["resources"]} <= set(files)
+    assert len(report.tasks) == len(package["resources"]) == 6
+    # and the validator does catch a broken file: a count that is not an integer
+    (tmp_path / OPEN_CSV).write_bytes(files[OPEN_CSV].replace(b"\r\n1,", b"\r\none,", 1))
+    assert not validate(str(tmp_path / DATAPACKAGE_JSON)).valid
+
+
+def test_the_report_is_french_first_with_english_and_charts() -> None:
+    html = render_files(*published(seed=6))[REPORT_HTML].decode()
+    assert html.startswith("<!doctype html>")
+    assert 'lang="fr"' in html
+    assert "Jeux de données à ouvrir en priorité" in html
+    assert 'lang="en"' in html
+    assert html.count("<rect") > 5
+    assert "Participation dans le temps" in html
+    assert "<script" not in html
+
+
+def test_the_audit_command_reports_a_match_and_a_tampered_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from services.publisher.audit import main
+
+    files = render_files(*published(seed=7))
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+    assert main([str(tmp_path)]) == 0
+    assert "MATCH" in capsys.readouterr().out
+    (tmp_path / OPEN_CSV).write_bytes(files[OPEN_CSV].replace(b",", b";", 1))
+    assert main([str(tmp_path)]) == 1
+    out = capsys.readouterr().out
+    assert f"FAIL {OPEN_CSV}" in out
