@@ -20,7 +20,6 @@ from tests.e2e.helpers import poll, post, published_results, results_messages
 from tests.e2e.test_pipeline import SUGGESTIONS, random_body
 from tests.e2e.truth import Accepted, expected_rankings, ranked
 
-
 RESPONDENTS = 100
 
 
