@@ -1,0 +1,156 @@
+"""Closing benchmark: the time from `closes_at` to the results emitted, for a large consultation.
+
+    uv run python -m benchmarks.close_to_results [--responses 200000] [--concurrency 32]
+
+On its own Kafka and SecantusDB (profile `bench`): `--responses` responses are posted to ingest
+with `wrk` (each its own respondent) until scoring has counted them all; an administrator then
+closes the consultation, and the script measures, from the `closes_at` ingest set:
+(a) results emitted: the results message committed in Kafka;
+(b) results and files stored and served by the publisher;
+(c) the audit command recomputing the rankings from the published files.
+Next to them, as a baseline measured in the same run: reading every ballot of the consultation
+straight from SecantusDB with PyMongo (what publishing cannot avoid).
+"""
+
+import argparse
+import asyncio
+import json
+import random
+import subprocess
+import sys
+import time
+from datetime import datetime
+
+import httpx
+from aiokafka import AIOKafkaConsumer
+from pymongo import AsyncMongoClient
+
+from benchmarks.ingest_throughput import body, drive, wrk_script
+from benchmarks.pipeline_throughput import ADMIN, PORTS, counted, define
+from deploy.local import infra as local_infra
+from deploy.local.processes import make_services
+from shared.topics import RESULTS_PUBLISHED
+
+CID = "large"
+
+
+async def results_emitted_at(bootstrap: str, deadline_s: float) -> float:
+    """The wall-clock time (epoch seconds) the results message of the consultation is readable."""
+    consumer = AIOKafkaConsumer(
+        RESULTS_PUBLISHED,
+        bootstrap_servers=bootstrap,
+        isolation_level="read_committed",
+        auto_offset_reset="earliest",
+        max_partition_fetch_bytes=64 * 1024 * 1024,
+        fetch_max_bytes=64 * 1024 * 1024,
+    )
+    await consumer.start()
+    try:
+        deadline = time.monotonic() + deadline_s
+        while time.monotonic() < deadline:
+            for records in (await consumer.getmany(timeout_ms=200)).values():
+                if any(r.key == CID.encode() for r in records):
+                    return time.time()
+        raise TimeoutError("no results message")
+    finally:
+        await consumer.stop()
+
+
+async def read_ballots(mongo_uri: str) -> tuple[int, float]:
+    client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(mongo_uri)
+    started = time.perf_counter()
+    n = 0
+    async for _ in client["cod_scoring"]["ballots"].find({"consultation_id": CID}, batch_size=2000):
+        n += 1
+    elapsed = time.perf_counter() - started
+    await client.close()
+    return n, elapsed
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--responses", type=int, default=200_000)
+    parser.add_argument("--concurrency", type=int, default=32)
+    args = parser.parse_args()
+    infra = local_infra.Infra(profile="bench", kafka_port=49092, kafka_controller_port=49093, mongo_port=47017)
+    local_infra.up(infra, fresh=True)
+    settings = {"COD_ADMIN_TOKEN": ADMIN, "COD_RATE_LIMIT_BURST": "100000000", "COD_LOG_LEVEL": "WARNING"}
+    services = make_services(infra, ports=PORTS, overrides=settings)
+    admin = {"Authorization": f"Bearer {ADMIN}"}
+    try:
+        for service in services.values():
+            service.start()
+        for service in services.values():
+            service.wait_ready()
+        ingest, scoring, catalogue, publisher = (
+            services[n].url for n in ("ingest", "scoring", "catalogue", "publisher")
+        )
+        to_open = [d["dataset_id"] for d in httpx.get(f"{catalogue}/v1/datasets?status=not_open").json()["items"]]
+        to_improve = [d["dataset_id"] for d in httpx.get(f"{catalogue}/v1/datasets?status=open").json()["items"]]
+        rng = random.Random(1)
+        bodies = [body(rng, to_open, to_improve) for _ in range(1000)]
+        define(ingest, CID)
+        script = infra.root / "post.lua"
+        script.write_text(wrk_script(f"/v1/consultations/{CID}/responses", bodies))
+
+        async def count() -> int:
+            async with httpx.AsyncClient(timeout=30) as client:
+                return await counted(client, scoring, CID)
+
+        load_started = time.perf_counter()
+        accepted = 0
+        while accepted < args.responses:  # wrk runs for a time: repeat until enough are accepted
+            remaining = args.responses - accepted
+            seconds = max(5.0, min(120.0, remaining / 250))
+            accepted += int(drive(ingest, script, seconds, args.concurrency)["accepted"])
+            print(f"  posted {accepted} responses ({time.perf_counter() - load_started:.0f} s)", flush=True)
+        while (n := asyncio.run(count())) < accepted:
+            print(f"  counted {n} / {accepted}", flush=True)
+            time.sleep(10)  # progress display only; the measurement below starts at the close
+        print(f"  all {accepted} counted after {time.perf_counter() - load_started:.0f} s", flush=True)
+
+        closed = httpx.post(f"{ingest}/v1/consultations/{CID}/close", headers=admin, timeout=30)
+        closed.raise_for_status()
+        closes_at = datetime.fromisoformat(closed.json()["closes_at"]).timestamp()
+        emitted_at = asyncio.run(results_emitted_at(infra.kafka_bootstrap, deadline_s=3600))
+        with httpx.Client(timeout=120, headers=admin) as client:
+            while client.get(f"{publisher}/v1/consultations/{CID}/results/files").status_code != 200:
+                time.sleep(0.2)
+            stored_at = time.time()
+            files = client.get(f"{publisher}/v1/consultations/{CID}/results/files").json()["files"]
+        audit_started = time.perf_counter()
+        audit = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "services.publisher.audit",
+                f"{publisher}/v1/consultations/{CID}/results",
+                "--token",
+                ADMIN,
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        audit_seconds = time.perf_counter() - audit_started
+        ballots, baseline = asyncio.run(read_ballots(infra.mongo_uri))
+    finally:
+        for service in services.values():
+            service.stop()
+        local_infra.down(infra)
+    settle = 5 + 1  # the publisher waits the produce timeout (5 s) + 1 s before its watermark
+    print(f"consultation of {accepted} responses ({ballots} respondents), 2 cores, everything on one machine")
+    print(
+        f"  closes_at -> results emitted in Kafka:       {emitted_at - closes_at:7.1f} s (of which {settle} s settle)"
+    )
+    print(f"  closes_at -> results and files served:       {stored_at - closes_at:7.1f} s")
+    print(f"  baseline, reading the {ballots} ballots from SecantusDB: {baseline:7.1f} s")
+    print(f"  ratio (emitted - settle) / baseline:          {(emitted_at - closes_at - settle) / baseline:7.2f}")
+    print(f"  audit (download, recompute, compare):        {audit_seconds:7.1f} s -> {audit.stdout.splitlines()[-1]}")
+    print("  files: " + ", ".join(f"{f['name']} {f['bytes'] / 1e6:.1f} MB" for f in files))
+    print(json.dumps({"responses": accepted, "emitted_s": round(emitted_at - closes_at, 1)}))
+    return 0 if audit.returncode == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
