@@ -9,9 +9,10 @@ from typing import Any
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, Counter
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.metrics import metrics_endpoint
 
@@ -135,6 +136,38 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Exception, on_crash)
 
 
+class HttpMetrics:
+    """Counts HTTP responses by route template, method and status: bounded labels, since an
+    unmatched path is counted as `unmatched`, never by its text."""
+
+    def __init__(self, app: ASGIApp, registry: CollectorRegistry) -> None:
+        self._app = app
+        self._responses = Counter(
+            "http_responses_total",
+            "HTTP responses, by route template, method and status code.",
+            ["route", "method", "status"],
+            registry=registry,
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self._app(scope, receive, send)
+            return
+        status = 500
+
+        async def recorded(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self._app(scope, receive, recorded)
+        finally:
+            route = getattr(scope.get("route"), "path", "unmatched")
+            self._responses.labels(route, scope["method"], str(status)).inc()
+
+
 def service_app(
     service: str,
     lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]],
@@ -147,6 +180,7 @@ def service_app(
     _document_validation_errors_as_problems(app)
     app.include_router(health_router(ready_checks))
     app.add_route("/metrics", metrics_endpoint(registry), methods=["GET"], include_in_schema=False)
+    app.add_middleware(HttpMetrics, registry=registry)
     return app
 
 

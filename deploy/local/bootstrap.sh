@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Installs what `make run` and `make test` need and the machine lacks: a JDK 17+, Maven and Chromium
-# (Debian packages), uv (PyPI), the project's Python environment (uv.lock), and Apache Kafka's jars (Maven
+# Installs what `make run` and `make test` need and the machine lacks: a JDK 17+, Maven, Chromium and
+# promtool (Debian packages), uv (PyPI), the project's Python environment (uv.lock), and Apache Kafka's jars (Maven
 # Central, cached under .local/). Safe to run again: each step is skipped when already done.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -11,6 +11,8 @@ if ! command -v java >/dev/null || [ "$(java_major)" -lt 17 ]; then missing+=(op
 command -v mvn >/dev/null || missing+=(maven)
 # The browser tests drive Debian's Chromium (Playwright cannot download a browser here).
 [ -x /usr/bin/chromium ] || missing+=(chromium)
+# promtool checks the alert rules and the services' /metrics (Debian's prometheus package).
+command -v promtool >/dev/null || missing+=(prometheus)
 if ((${#missing[@]})); then
   if [ "$(id -u)" = 0 ]; then
     echo "installing ${missing[*]}…"

@@ -156,7 +156,7 @@ def _stop(pid_file: Path, marker: str, name: str) -> bool:
 KAFKA_MARKER = "kafka.Kafka"
 
 
-def _java() -> str:
+def java_binary() -> str:
     java_home = os.environ.get("JAVA_HOME")
     java = str(Path(java_home) / "bin" / "java") if java_home else shutil.which("java")
     if not java:
@@ -170,23 +170,29 @@ def _java() -> str:
 
 def kafka_libs() -> Path:
     """Fetch the broker's jars once (cached by the pom's hash) and return their folder."""
-    digest = hashlib.sha256(KAFKA_POM.read_bytes()).hexdigest()[:12]
-    libs = LOCAL_ROOT / "kafka-jars" / digest
+    return maven_libs(KAFKA_POM, "kafka-jars", "Apache Kafka's jars")
+
+
+def maven_libs(pom: Path, cache: str, what: str) -> Path:
+    """Fetch the runtime dependencies of a pom from Maven Central once (cached under `.local/`,
+    keyed by the pom's hash) and return their folder."""
+    digest = hashlib.sha256(pom.read_bytes()).hexdigest()[:12]
+    libs = LOCAL_ROOT / cache / digest
     if (libs / ".complete").exists():
         return libs
     mvn = shutil.which("mvn")
     if not mvn:
-        raise InfraError("Maven (mvn) is needed to fetch Kafka's jars: apt-get install maven")
+        raise InfraError(f"Maven (mvn) is needed to fetch {what}: apt-get install maven")
     tmp = libs.with_name(digest + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
-    print("fetching Apache Kafka's jars with Maven…", flush=True)
+    print(f"fetching {what} with Maven…", flush=True)
     result = subprocess.run(
         [
             mvn,
             "-q",
             "-B",
             "-f",
-            str(KAFKA_POM),
+            str(pom),
             "dependency:copy-dependencies",
             f"-DoutputDirectory={tmp}",
             "-DincludeScope=runtime",
@@ -196,7 +202,7 @@ def kafka_libs() -> Path:
         check=False,
     )
     if result.returncode != 0:
-        raise InfraError(f"Maven could not fetch Kafka's jars:\n{result.stdout[-3000:]}{result.stderr[-3000:]}")
+        raise InfraError(f"Maven could not fetch {what}:\n{result.stdout[-3000:]}{result.stderr[-3000:]}")
     (tmp / ".complete").write_text(digest)
     shutil.rmtree(libs, ignore_errors=True)
     tmp.rename(libs)
@@ -260,7 +266,7 @@ def kafka_up(infra: Infra) -> None:
                 f"port {port} is taken by a process this project did not start; "
                 "stop it or choose other ports (--kafka-port / --kafka-controller-port)"
             )
-    java = _java()
+    java = java_binary()
     libs = kafka_libs()
     data.mkdir(parents=True, exist_ok=True)
     props = data / "server.properties"
@@ -441,7 +447,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         if args.command == "install":
-            _java()
+            java_binary()
             print(f"Kafka jars in {kafka_libs()}")
         elif args.command == "up":
             up(infra, fresh=args.fresh)

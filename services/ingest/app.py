@@ -218,4 +218,10 @@ def create_app(settings: IngestSettings) -> Any:
         )
 
     limiter = RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst)
-    return Gate(app, settings.max_body_bytes, limiter, settings.trust_forwarded_for)
+    return Gate(
+        app,
+        settings.max_body_bytes,
+        limiter,
+        settings.trust_forwarded_for,
+        refused=lambda reason: metrics.responses.labels(reason).inc(),
+    )

@@ -37,9 +37,11 @@ class Gate:
         max_body_bytes: int,
         limiter: RateLimiter,
         trust_forwarded_for: bool,
+        refused: Callable[[str], None],
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._app = app
+        self._refused = refused
         self._max = max_body_bytes
         self._limiter = limiter
         self._trust_forwarded_for = trust_forwarded_for
@@ -64,6 +66,7 @@ class Gate:
         if scope["path"].startswith("/v1/") and has_body:
             media_type = (_header(scope, b"content-type") or "").split(";")[0].strip().lower()
             if not JSON_TYPE.match(media_type):
+                self._refused("unsupported_media_type")
                 await _refusal(
                     scope,
                     415,
@@ -74,6 +77,7 @@ class Gate:
         if scope["method"] == "POST" and SUBMISSION_PATH.match(scope["path"]):
             wait = self._limiter.retry_after(self._client(scope), self._clock())
             if wait is not None:
+                self._refused("rate_limited")
                 seconds = str(max(1, math.ceil(wait)))
                 await _refusal(
                     scope,
@@ -107,6 +111,7 @@ class Gate:
         await self._app(scope, replay, send)
 
     async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
+        self._refused("too_large")
         kib = self._max // 1024
         await _refusal(
             scope,

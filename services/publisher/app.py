@@ -67,11 +67,15 @@ def create_app(settings: PublisherSettings) -> FastAPI:
         await retry_until("read the catalogue", catalogue.start, settings.startup_timeout_s, logger)
         await consultations.ready.wait()
         await catalogue.ready.wait()
-        closing = asyncio.create_task(closer.run_forever(), name="closer")
+        tasks = [
+            asyncio.create_task(closer.run_forever(), name="closer"),
+            asyncio.create_task(closer.measure_lag_forever(settings.lag_interval_s), name="lag"),
+        ]
         yield
-        closing.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await closing
+        for task in tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         await consultations.stop()
         await catalogue.stop()
         await scoring.aclose()

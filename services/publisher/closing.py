@@ -40,6 +40,7 @@ from shared.contracts import (
 from shared.topics import CATALOGUE_GROUP, RESPONSES_ENRICHED, RESPONSES_SUBMITTED, SCORING_GROUP
 
 PAGE = 10_000
+PIPELINE = ((RESPONSES_SUBMITTED, CATALOGUE_GROUP), (RESPONSES_ENRICHED, SCORING_GROUP))
 
 
 class Progress(Protocol):
@@ -121,6 +122,17 @@ class PublisherMetrics:
             "Consultations this process is publishing now.",
             registry=registry,
         )
+        self.unpublished_age = Gauge(
+            "publisher_unpublished_close_age_seconds",
+            "Age of the oldest close whose results are not published yet (0: none).",
+            registry=registry,
+        )
+        self.lag = Gauge(
+            "publisher_consumer_lag_messages",
+            "Messages a consumer group has yet to commit on a topic, as the publisher last measured.",
+            ["group", "topic"],
+            registry=registry,
+        )
         self.disagreements = Counter(
             "publisher_disagreements_total",
             "Publications refused because the archive and scoring's tallies disagree.",
@@ -168,17 +180,38 @@ class Closer:
 
     async def tick(self) -> None:
         now = utc_now()
-        for consultation in list(self._consultations.values()):
+        due = [
+            c
+            for c in self._consultations.values()
+            if c.consultation_id not in self._published and is_due(c, now, self._settle)
+        ]
+        oldest = min((c.closes_at for c in due), default=None)
+        self._metrics.unpublished_age.set((now - oldest).total_seconds() if oldest else 0)
+        for consultation in due:
             cid = consultation.consultation_id
-            if cid in self._published or not is_due(consultation, now, self._settle):
-                continue
             if await self._repository.get(cid) is None:
                 await self.close(consultation)
             self._published.add(cid)
 
+    async def measure_lag(self) -> None:
+        """Consumer lag of the pipeline's groups, for the dashboard and the alerts."""
+        for topic, group in PIPELINE:
+            end = await self._progress.end_offsets(topic)
+            committed = await self._progress.committed(group, topic)
+            lag = sum(max(0, offset - committed.get(partition, 0)) for partition, offset in end.items())
+            self._metrics.lag.labels(group, topic).set(lag)
+
+    async def measure_lag_forever(self, interval_s: float) -> None:
+        while True:
+            try:
+                await self.measure_lag()
+            except Exception:
+                self._logger.exception("measuring consumer lag failed; retrying")
+            await asyncio.sleep(interval_s)
+
     async def wait_until_scored(self) -> None:
         """Every response in Kafka now has been enriched, and every enriched one scored."""
-        for topic, group in ((RESPONSES_SUBMITTED, CATALOGUE_GROUP), (RESPONSES_ENRICHED, SCORING_GROUP)):
+        for topic, group in PIPELINE:
             end = await self._progress.end_offsets(topic)
             # Polling another system's progress: there is no event to wait on.
             while True:

@@ -10,6 +10,7 @@ class PublisherSettings(ServiceSettings):
         default="http://127.0.0.1:8002", description="Base URL of the scoring service's rankings API."
     )
     poll_interval_s: float = Field(default=1.0, gt=0, description="How often closes are checked.")
+    lag_interval_s: float = Field(default=15.0, gt=0, description="How often consumer lag is measured.")
     publication_delay_days: int | None = Field(
         default=None,
         ge=0,
