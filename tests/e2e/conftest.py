@@ -28,6 +28,7 @@ SETTINGS = {
     "COD_ADMIN_TOKEN": ADMIN_TOKEN,
     "COD_KAFKA_PRODUCE_TIMEOUT_S": "2",
     "COD_POLL_INTERVAL_S": "0.2",
+    "COD_LAG_INTERVAL_S": "1",
     "COD_LOG_LEVEL": "INFO",
     # Every test client is 127.0.0.1: the per-client rate limit is tested on an ingest of its own.
     "COD_RATE_LIMIT_BURST": "1000000",
