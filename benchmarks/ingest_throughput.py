@@ -63,7 +63,9 @@ def drive(base_url: str, script: Path, seconds: float, concurrency: int) -> dict
     total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
     failed = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     errors = int(failed.group(1)) if failed else 0
-    elapsed = float(re.search(r"requests in ([\d.]+)s", out).group(1))  # type: ignore[union-attr]
+    # wrk prints the duration in seconds, or in minutes ("2.00m") past one minute
+    amount, unit = re.search(r"requests in ([\d.]+)(ms|s|m|h),", out).groups()  # type: ignore[union-attr]
+    elapsed = float(amount) * {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}[unit]
 
     def percentile(p: str) -> float:
         value, unit = re.search(rf"^\s+{p}%\s+([\d.]+)(us|ms|s)$", out, re.M).groups()  # type: ignore[union-attr]
