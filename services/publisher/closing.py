@@ -40,6 +40,7 @@ from shared.contracts import (
 from shared.topics import CATALOGUE_GROUP, RESPONSES_ENRICHED, RESPONSES_SUBMITTED, SCORING_GROUP
 
 PAGE = 10_000
+MAX_RETRY_S = 60.0
 PIPELINE = ((RESPONSES_SUBMITTED, CATALOGUE_GROUP), (RESPONSES_ENRICHED, SCORING_GROUP))
 
 
@@ -169,6 +170,8 @@ class Closer:
         self._metrics = metrics
         self._logger = logger
         self._published: set[str] = set()
+        self._failures: dict[str, int] = {}
+        self._retry_at: dict[str, float] = {}
 
     async def run_forever(self) -> None:
         while True:
@@ -189,8 +192,16 @@ class Closer:
         self._metrics.unpublished_age.set((now - oldest).total_seconds() if oldest else 0)
         for consultation in due:
             cid = consultation.consultation_id
-            if await self._repository.get(cid) is None:
-                await self.close(consultation)
+            if time.monotonic() < self._retry_at.get(cid, 0.0):
+                continue
+            try:
+                if await self._repository.get(cid) is None:
+                    await self.close(consultation)
+            except Exception:
+                # Back off: a publication reads every ballot; a persistent failure must not do so every second.
+                self._failures[cid] = self._failures.get(cid, 0) + 1
+                self._retry_at[cid] = time.monotonic() + min(MAX_RETRY_S, self._poll * 2 ** self._failures[cid])
+                raise
             self._published.add(cid)
 
     async def measure_lag(self) -> None:
