@@ -15,6 +15,7 @@ import httpx
 
 from deploy.local import infra as local_infra
 from deploy.local.processes import ServiceProcess, make_services
+from shared.contracts import PRIVACY_NOTICE
 
 DEMO_ID = "demo"
 ADMIN_TOKEN = "dev-admin-token-change-me"  # noqa: S105 (the development default of ingest)
@@ -88,8 +89,12 @@ Try:
   curl -s -XPOST {ingest}/v1/consultations/{DEMO_ID}/responses -H 'Content-Type: application/json' \\
     -d '{{"respondent": {{"profile": "researcher"}},
          "open_requests": [{{"dataset_id": "census-bibliotheques-publiques-activite-annuelle",
-                            "priority": "essential"}}]}}'
+                            "priority": "essential"}}],
+         "consent": {{"accepted": true, "notice": "{PRIVACY_NOTICE}"}}}}'
   curl -s '{scoring}/v1/consultations/{DEMO_ID}/rankings?kind=open'
+  # close early, then the results and their files (administrators see them before the embargo ends):
+  curl -s -XPOST {ingest}/v1/consultations/{DEMO_ID}/close -H 'Authorization: Bearer {ADMIN_TOKEN}'
+  curl -s {publisher}/v1/consultations/{DEMO_ID}/results/files -H 'Authorization: Bearer {ADMIN_TOKEN}'
 
 Ctrl-C stops everything.
 """
