@@ -16,10 +16,11 @@ import jsonschema
 import kubernetes_validate
 import pytest
 import yaml
-from cloudcoil.models.prometheus_operator.v1 import ServiceMonitor
+from cloudcoil.models.prometheus_operator.v1 import PrometheusRule, ServiceMonitor
 from pydantic import ValidationError
 
 from deploy.checks.crds import kafka_topic_crd, openapi_schema
+from deploy.checks.prometheusrule import TARGET, prometheus_rule
 from shared.topics import TOPICS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -80,6 +81,7 @@ def test_the_kubernetes_manifests_are_valid(overlay: str) -> None:
         "HorizontalPodAutoscaler",
         "KafkaTopic",
         "PodDisruptionBudget",
+        "PrometheusRule",
         "Service",
         "ServiceMonitor",
     ]
@@ -89,6 +91,8 @@ def test_the_kubernetes_manifests_are_valid(overlay: str) -> None:
             jsonschema.validate(resource, topic_schema)
         elif resource["kind"] == "ServiceMonitor":
             ServiceMonitor.model_validate(resource)
+        elif resource["kind"] == "PrometheusRule":
+            PrometheusRule.model_validate(resource)
         else:
             validate_builtin(resource)
 
@@ -181,6 +185,16 @@ def test_the_alert_rules_are_valid_and_their_unit_tests_pass(tmp_path: Path) -> 
         rules.read_text().replace("(publisher_consumer_lag_messages) > 100", "(publisher_consumer_lag_messages) > 9999")
     )
     assert run(promtool(), "test", "rules", "alerts.test.yml", cwd=tmp_path).returncode != 0
+
+
+def test_the_kubernetes_prometheus_rule_is_the_alert_rules_file() -> None:
+    assert TARGET.read_text() == prometheus_rule(), "run: uv run python -m deploy.checks.prometheusrule"
+    rule = yaml.safe_load(TARGET.read_text())
+    assert rule["spec"]["groups"] == yaml.safe_load((DEPLOY / "prometheus" / "alerts.yml").read_text())["groups"]
+    broken = copy.deepcopy(rule)
+    broken["spec"]["groups"][0]["rules"][0]["for"] = 120
+    with pytest.raises(ValidationError):
+        PrometheusRule.model_validate(broken)
 
 
 def test_prometheus_configuration_is_valid() -> None:
