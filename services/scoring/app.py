@@ -47,7 +47,10 @@ def create_app(settings: ScoringSettings) -> FastAPI:
         return None if entry is None or entry.retired else entry.dataset
 
     broker = make_broker(settings, registry, SERVICE)
-    broker.include_router(build_router(settings, repository, BrokerPublisher(broker), consultations.get, metrics))
+    stopping = asyncio.Event()
+    broker.include_router(
+        build_router(settings, repository, BrokerPublisher(broker), consultations.get, metrics, stopping)
+    )
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -57,6 +60,7 @@ def create_app(settings: ScoringSettings) -> FastAPI:
         await retry_until("read the catalogue", catalogue.start, settings.startup_timeout_s, logger)
         await retry_until("connect to Kafka", broker.start, settings.startup_timeout_s, logger)
         yield
+        stopping.set()  # a batch retrying in place gives up, uncommitted, so the consumer can stop
         await broker.stop()
         await consultations.stop()
         await catalogue.stop()

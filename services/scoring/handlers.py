@@ -1,6 +1,7 @@
 """Scoring's subscriber: decode a batch of enriched responses, fold it into the ballots, commit."""
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -98,17 +99,21 @@ async def store_until_committed(
     submissions: Sequence[ResponseEnriched],
     metrics: ScoringMetrics,
     logger: logging.Logger,
+    stopping: asyncio.Event,
 ) -> BatchPlan:
     """Retry the batch in place until it commits. The handler never fails a batch back to the broker:
     that would seek the consumer back (the partitions may have moved in a rebalance meanwhile), and
     a stall of the whole consumer followed exactly such a seek under SIGKILL faults. Storing is
     idempotent, so a retry, or another replica taking the partitions over, counts nothing twice.
-    A batch that cannot be stored holds its partitions: the lag shows it, nothing is skipped."""
+    A batch that cannot be stored holds its partitions: the lag shows it, nothing is skipped. When
+    the service is stopping, the batch is given up uncommitted, for the next owner of its partitions."""
     attempt = 0
     while True:
         try:
             return await store_batch(repository, submissions, metrics)
         except Exception as error:  # every failure is retried; cancellation still stops
+            if stopping.is_set():
+                raise
             delay = RETRY_BACKOFF_S[min(attempt, len(RETRY_BACKOFF_S) - 1)]
             attempt += 1
             metrics.batch_retries.inc()
@@ -116,7 +121,8 @@ async def store_until_committed(
                 "batch not stored; retrying",
                 extra={"attempt": attempt, "retry_in_s": delay, "error": f"{type(error).__name__}: {error}"[:500]},
             )
-            await asyncio.sleep(delay)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stopping.wait(), delay)
 
 
 def _freshness(metrics: ScoringMetrics, received: Sequence[datetime]) -> None:
@@ -131,6 +137,7 @@ def build_router(
     publisher: EventPublisher,
     window_of: Callable[[str], ConsultationDefined | None],
     metrics: ScoringMetrics,
+    stopping: asyncio.Event,
 ) -> KafkaRouter:
     router = KafkaRouter()
     logger = logging.getLogger(SERVICE)
@@ -139,7 +146,7 @@ def build_router(
     async def score_responses(records: Any) -> None:
         started = time.perf_counter()
         submissions, dead, late = decode_batch(records, window_of)
-        plan = await store_until_committed(repository, submissions, metrics, logger)
+        plan = await store_until_committed(repository, submissions, metrics, logger, stopping)
         await publisher.publish(DEAD_LETTERS, dead)
         counted = sum(len(new.seen) - (len(old.seen) if old else 0) for old, new in plan.ballots)
         metrics.responses.labels("counted").inc(counted)

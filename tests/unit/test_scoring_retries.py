@@ -1,0 +1,65 @@
+"""A batch that cannot be stored is retried in place, and given up (uncommitted) when stopping."""
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Iterable
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from services.scoring.domain import Ballot, BatchPlan, StoredRow
+from services.scoring.handlers import ScoringMetrics, store_until_committed
+from services.scoring.repository import Totals
+from shared.contracts import Priority, RankingKind
+from tests.unit.test_scoring_domain import enriched
+
+
+class FlakyRepository:
+    """Fails `failures` times, then stores the plans it is given."""
+
+    def __init__(self, failures: int) -> None:
+        self.failures = failures
+        self.applied: list[BatchPlan] = []
+
+    async def load_ballots(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], Ballot]:
+        return {}
+
+    async def apply(self, plan: BatchPlan) -> None:
+        if self.failures:
+            self.failures -= 1
+            raise ConnectionError("MongoDB unreachable")
+        self.applied.append(plan)
+
+    async def rows(self, consultation_id: str, kind: RankingKind) -> list[StoredRow]:
+        return []
+
+    async def totals(self, consultation_id: str) -> Totals:
+        return Totals()
+
+    async def ballots(self, consultation_id: str) -> AsyncIterator[Ballot]:
+        stored: list[Ballot] = []
+        for ballot in stored:
+            yield ballot
+
+
+BATCH = [enriched("r1", "p1", 1, opens={"d1": Priority.ESSENTIAL})]
+
+
+async def test_a_failing_batch_is_retried_in_place_until_it_commits() -> None:
+    repository, metrics = FlakyRepository(failures=2), ScoringMetrics(CollectorRegistry())
+    plan = await store_until_committed(repository, BATCH, metrics, logging.getLogger("test"), asyncio.Event())
+    assert repository.applied == [plan]
+    assert metrics.batch_retries._value.get() == 2
+
+
+async def test_a_retrying_batch_is_given_up_uncommitted_when_the_service_stops() -> None:
+    repository, stopping = FlakyRepository(failures=1000), asyncio.Event()
+    metrics = ScoringMetrics(CollectorRegistry())
+    retrying = asyncio.create_task(
+        store_until_committed(repository, BATCH, metrics, logging.getLogger("test"), stopping)
+    )
+    await asyncio.sleep(0)  # the first attempt fails, and the retry waits
+    stopping.set()
+    with pytest.raises(ConnectionError):
+        await asyncio.wait_for(retrying, 2)
+    assert repository.applied == []
