@@ -15,7 +15,6 @@ straight from SecantusDB with PyMongo (what publishing cannot avoid).
 import argparse
 import asyncio
 import json
-import random
 import subprocess
 import sys
 import time
@@ -25,10 +24,9 @@ import httpx
 from aiokafka import AIOKafkaConsumer
 from pymongo import AsyncMongoClient
 
-from benchmarks.ingest_throughput import body, drive, wrk_script
-from benchmarks.pipeline_throughput import ADMIN, PORTS, counted, define
-from deploy.local import infra as local_infra
-from deploy.local.processes import make_services
+from benchmarks.ingest_throughput import drive, wrk_script
+from benchmarks.pipeline_throughput import ADMIN, bench_stack, counted, define
+from shared.settings import ServiceSettings
 from shared.topics import RESULTS_PUBLISHED
 
 CID = "large"
@@ -72,23 +70,9 @@ def main() -> int:
     parser.add_argument("--responses", type=int, default=200_000)
     parser.add_argument("--concurrency", type=int, default=32)
     args = parser.parse_args()
-    infra = local_infra.Infra(profile="bench", kafka_port=49092, kafka_controller_port=49093, mongo_port=47017)
-    local_infra.up(infra, fresh=True)
-    settings = {"COD_ADMIN_TOKEN": ADMIN, "COD_RATE_LIMIT_BURST": "100000000", "COD_LOG_LEVEL": "WARNING"}
-    services = make_services(infra, ports=PORTS, overrides=settings)
     admin = {"Authorization": f"Bearer {ADMIN}"}
-    try:
-        for service in services.values():
-            service.start()
-        for service in services.values():
-            service.wait_ready()
-        ingest, scoring, catalogue, publisher = (
-            services[n].url for n in ("ingest", "scoring", "catalogue", "publisher")
-        )
-        to_open = [d["dataset_id"] for d in httpx.get(f"{catalogue}/v1/datasets?status=not_open").json()["items"]]
-        to_improve = [d["dataset_id"] for d in httpx.get(f"{catalogue}/v1/datasets?status=open").json()["items"]]
-        rng = random.Random(1)
-        bodies = [body(rng, to_open, to_improve) for _ in range(1000)]
+    with bench_stack() as (infra, urls, bodies):
+        ingest, scoring, publisher = urls["ingest"], urls["scoring"], urls["publisher"]
         define(ingest, CID)
         script = infra.root / "post.lua"
         script.write_text(wrk_script(f"/v1/consultations/{CID}/responses", bodies))
@@ -134,11 +118,7 @@ def main() -> int:
         )
         audit_seconds = time.perf_counter() - audit_started
         ballots, baseline = asyncio.run(read_ballots(infra.mongo_uri))
-    finally:
-        for service in services.values():
-            service.stop()
-        local_infra.down(infra)
-    settle = 5 + 1  # the publisher waits the produce timeout (5 s) + 1 s before its watermark
+    settle = ServiceSettings().kafka_produce_timeout_s + 1  # the publisher's wait before its watermark
     print(f"consultation of {accepted} responses ({ballots} respondents), 2 cores, everything on one machine")
     print(
         f"  closes_at -> results emitted in Kafka:       {emitted_at - closes_at:7.1f} s (of which {settle} s settle)"

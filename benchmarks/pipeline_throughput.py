@@ -13,12 +13,14 @@ In one run, on its own Kafka and SecantusDB (profile `bench`):
 
 import argparse
 import asyncio
+import contextlib
 import json
 import random
 import statistics
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -111,11 +113,10 @@ async def freshness(
     return [visible_at[k + 1] - t for k, t in enumerate(accepted_at)]
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seconds", type=float, default=15.0)
-    parser.add_argument("--concurrency", type=int, default=32)
-    args = parser.parse_args()
+@contextlib.contextmanager
+def bench_stack() -> Iterator[tuple[local_infra.Infra, dict[str, str], list[dict[str, Any]]]]:
+    """Fresh Kafka and SecantusDB (profile `bench`) and the four services; yields the infrastructure,
+    the services' URLs and 1,000 varied response bodies over the real catalogue. Stops it all after."""
     infra = local_infra.Infra(profile="bench", kafka_port=49092, kafka_controller_port=49093, mongo_port=47017)
     local_infra.up(infra, fresh=True)
     settings = {"COD_ADMIN_TOKEN": ADMIN, "COD_RATE_LIMIT_BURST": "100000000", "COD_LOG_LEVEL": "WARNING"}
@@ -125,11 +126,25 @@ def main() -> int:
             service.start()
         for service in services.values():
             service.wait_ready()
-        ingest, scoring, catalogue = (services[n].url for n in ("ingest", "scoring", "catalogue"))
+        catalogue = services["catalogue"].url
         to_open = [d["dataset_id"] for d in httpx.get(f"{catalogue}/v1/datasets?status=not_open").json()["items"]]
         to_improve = [d["dataset_id"] for d in httpx.get(f"{catalogue}/v1/datasets?status=open").json()["items"]]
         rng = random.Random(1)
         bodies = [body(rng, to_open, to_improve) for _ in range(1000)]
+        yield infra, {name: service.url for name, service in services.items()}, bodies
+    finally:
+        for service in services.values():
+            service.stop()
+        local_infra.down(infra)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=15.0)
+    parser.add_argument("--concurrency", type=int, default=32)
+    args = parser.parse_args()
+    with bench_stack() as (infra, urls, bodies):
+        ingest, scoring = urls["ingest"], urls["scoring"]
         size = len(json.dumps(bodies[0])) + 300  # about a ResponseSubmitted on the wire
 
         define(ingest, "warmup")
@@ -157,10 +172,6 @@ def main() -> int:
 
         define(ingest, "freshness")
         delays = asyncio.run(freshness(ingest, scoring, "freshness", bodies, end_to_end / 2, args.seconds))
-    finally:
-        for service in services.values():
-            service.stop()
-        local_infra.down(infra)
     delays.sort()
     print(f"run {uuid.uuid4().hex[:8]}: 2 cores; Kafka, SecantusDB, the four services and the load on one machine")
     print(f"  raw Kafka (acks=all, produce then consume {posted['accepted']:.0f} msgs): {baseline:8.0f} msgs/s")

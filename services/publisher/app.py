@@ -5,7 +5,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import FastAPI, Header, HTTPException, Response
@@ -95,6 +95,9 @@ def create_app(settings: PublisherSettings) -> FastAPI:
         require_admin(authorization, admin_token)  # a wrong token is refused, not taken for the public
         return True
 
+    def public_from(found: Publication) -> datetime:
+        return publication_at(found.results.closes_at, settings.publication_delay_days, found.released_at)
+
     async def publication(consultation_id: str, authorization: str | None) -> Publication:
         """The publication, if this caller may see it: administrators at once, the public from the
         publication date."""
@@ -106,14 +109,14 @@ def create_app(settings: PublisherSettings) -> FastAPI:
                 else "Results are published once the consultation has closed and every accepted response is counted."
             )
             raise HTTPException(404, detail)
-        public_from = publication_at(found.results.closes_at, settings.publication_delay_days, found.released_at)
-        if utc_now() < public_from and not is_admin(authorization):
+        public = public_from(found)
+        if utc_now() < public and not is_admin(authorization):
             raise ProblemError(
                 403,
                 "Embargoed",
-                f"Les résultats seront publics le {public_from:%d/%m/%Y à %H:%M} UTC. "
-                f"The results are public from {public_from.isoformat()}.",
-                extensions={"public_from": public_from.isoformat()},
+                f"Les résultats seront publics le {public:%d/%m/%Y à %H:%M} UTC. "
+                f"The results are public from {public.isoformat()}.",
+                extensions={"public_from": public.isoformat()},
             )
         return found
 
@@ -128,10 +131,9 @@ def create_app(settings: PublisherSettings) -> FastAPI:
     async def files(consultation_id: str, authorization: Annotated[str | None, Header()] = None) -> dict[str, Any]:
         """The published files, with their size and SHA-256."""
         found = await publication(consultation_id, authorization)
-        public_from = publication_at(found.results.closes_at, settings.publication_delay_days, found.released_at)
         return {
             "consultation_id": consultation_id,
-            "public_from": public_from.isoformat(),
+            "public_from": public_from(found).isoformat(),
             "files": [
                 {
                     "name": f.name,

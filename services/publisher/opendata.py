@@ -493,8 +493,11 @@ def datapackage_json(consultation: Consultation, files: Mapping[str, bytes]) -> 
 
 def ranking_files(results: ResultsPublished) -> dict[str, bytes]:
     """The files the audit recomputes: the rankings, as CSV and as JSON."""
-    rankings = {RankingKind.OPEN: results.open, RankingKind.IMPROVE: results.improve}
-    rankings[RankingKind.SUGGESTIONS] = results.suggestions
+    rankings = {
+        RankingKind.OPEN: results.open,
+        RankingKind.IMPROVE: results.improve,
+        RankingKind.SUGGESTIONS: results.suggestions,
+    }
     files = {RANKING_FILES[kind]: ranking_csv(kind, rows) for kind, rows in rankings.items()}
     files[RESULTS_JSON] = results_json(results)
     return files

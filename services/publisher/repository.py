@@ -100,6 +100,3 @@ class MongoResultsRepository:
 
     async def ensure_indexes(self) -> None:
         await self._chunks.create_index([("consultation_id", ASCENDING), ("name", ASCENDING), ("n", ASCENDING)])
-
-    async def ping(self) -> None:
-        await self._results.database.command("ping")

@@ -17,6 +17,7 @@ from tests.e2e.conftest import Pipeline
 from tests.e2e.helpers import (
     CONSENT,
     as_tuples,
+    body_for,
     poll,
     poll_equal,
     post,
@@ -135,11 +136,7 @@ async def test_every_accepted_response_is_counted_once_and_results_are_emitted_o
 async def test_a_posted_response_shows_in_the_rankings_within_one_second(pipeline: Pipeline) -> None:
     cid = pipeline.open_consultation(seconds=600)
     dataset = pipeline.datasets("not_open")[0]["dataset_id"]
-    body = {
-        "respondent": {"profile": "citizen"},
-        "open_requests": [{"dataset_id": dataset, "priority": "important"}],
-        "consent": CONSENT,
-    }
+    body = body_for(dataset, "important", "citizen")
     async with httpx.AsyncClient(timeout=10) as client:
         answer = await client.post(f"{pipeline.url('ingest')}/v1/consultations/{cid}/responses", json=body)
         assert answer.status_code == 202
@@ -156,11 +153,7 @@ async def test_http_errors_are_problem_details(pipeline: Pipeline) -> None:
     now = utc_now()
     future = pipeline.define_consultation(now + timedelta(hours=1), now + timedelta(hours=2))
     dataset = pipeline.datasets("not_open")[0]["dataset_id"]
-    valid = {
-        "respondent": {"profile": "student"},
-        "open_requests": [{"dataset_id": dataset, "priority": "useful"}],
-        "consent": CONSENT,
-    }
+    valid = body_for(dataset, "useful", "student")
     async with httpx.AsyncClient(base_url=pipeline.url("ingest"), timeout=10) as client:
         not_yet = await post(client, future, valid)
         unknown = await post(client, "no-such-consultation", valid)
@@ -202,11 +195,7 @@ async def test_a_message_no_consumer_can_read_is_dead_lettered_and_processing_go
     finally:
         await producer.stop()
     dataset = pipeline.datasets("not_open")[1]["dataset_id"]
-    body = {
-        "respondent": {"profile": "tourism"},
-        "open_requests": [{"dataset_id": dataset, "priority": "essential"}],
-        "consent": CONSENT,
-    }
+    body = body_for(dataset, "essential", "tourism")
     async with httpx.AsyncClient(timeout=10) as client:
         answer = await client.post(f"{pipeline.url('ingest')}/v1/consultations/{cid}/responses", json=body)
         assert answer.status_code == 202
@@ -241,11 +230,7 @@ async def test_a_message_no_consumer_can_read_is_dead_lettered_and_processing_go
 async def test_every_service_exposes_prometheus_metrics_that_move(pipeline: Pipeline) -> None:
     cid = pipeline.open_consultation(seconds=600)
     dataset = pipeline.datasets("not_open")[2]["dataset_id"]
-    body = {
-        "respondent": {"profile": "company"},
-        "open_requests": [{"dataset_id": dataset, "priority": "useful"}],
-        "consent": CONSENT,
-    }
+    body = body_for(dataset, "useful", "company")
     async with httpx.AsyncClient(timeout=10) as client:
 
         async def sample(service: str, name: str) -> float:
@@ -283,11 +268,7 @@ async def test_every_service_exposes_prometheus_metrics_that_move(pipeline: Pipe
 async def test_an_administrator_closes_a_consultation_early_and_its_results_are_published(pipeline: Pipeline) -> None:
     cid = pipeline.open_consultation(seconds=3600)
     dataset = pipeline.datasets("not_open")[5]["dataset_id"]
-    body = {
-        "respondent": {"profile": "journalist"},
-        "open_requests": [{"dataset_id": dataset, "priority": "essential"}],
-        "consent": CONSENT,
-    }
+    body = body_for(dataset, "essential", "journalist")
     async with httpx.AsyncClient(base_url=pipeline.url("ingest"), timeout=10) as client:
         assert (await post(client, cid, body)).status_code == 202
         assert (await client.post(f"/v1/consultations/{cid}/close")).status_code == 401
