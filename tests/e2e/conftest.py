@@ -3,7 +3,7 @@
 import os
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
+from playwright.async_api import Browser, async_playwright
 
 from deploy.local.infra import Infra
 from deploy.local.processes import ServiceProcess, make_services
@@ -88,3 +89,25 @@ def pipeline(infra: Infra) -> Iterator[Pipeline]:
         exit_codes = {name: service.stop() for name, service in services.items()}
     # Graceful shutdown: SIGTERM lets each service finish, commit and exit cleanly.
     assert exit_codes == dict.fromkeys(services, 0), exit_codes
+
+
+CHROMIUM = "/usr/bin/chromium"
+# As the machine's probe found: without these, Chromium's background connections are refused.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="session")
+async def browser() -> AsyncIterator[Browser]:
+    """Debian's Chromium, driven by Playwright (which cannot download a browser here)."""
+    async with async_playwright() as playwright:
+        chromium = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        await chromium.close()

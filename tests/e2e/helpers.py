@@ -7,12 +7,34 @@ from typing import Any
 
 import httpx
 from aiokafka import AIOKafkaConsumer
+from playwright.async_api import Browser, Page
 
 from shared.contracts import PRIVACY_NOTICE
 from shared.topics import RESULTS_PUBLISHED
+from shared.web import REPO_ROOT
 from tests.e2e.conftest import Pipeline
 
 CONSENT = {"accepted": True, "notice": PRIVACY_NOTICE}
+AXE = REPO_ROOT / "node_modules" / "axe-core" / "axe.min.js"
+WCAG_A_AA = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
+
+
+async def new_page(browser: Browser, javascript: bool, **options: Any) -> Page:
+    """A page in a context of its own (its own cookies), French first."""
+    context = await browser.new_context(java_script_enabled=javascript, locale="fr-FR", **options)
+    return await context.new_page()
+
+
+async def axe_violations(page: Page) -> list[str]:
+    """WCAG 2.x A and AA violations that axe-core finds on the page as it stands, one line each.
+    The page's context must bypass its CSP (`bypass_csp=True`), since axe is injected inline."""
+    await page.add_script_tag(path=str(AXE))
+    found = await page.evaluate(
+        "tags => axe.run(document, {runOnly: {type: 'tag', values: tags}}).then(r => r.violations.map("
+        "v => `${v.id} (${v.impact}): ${v.help} — ${v.nodes.map(n => n.target.join(' ')).slice(0, 5).join(', ')}`))",
+        WCAG_A_AA,
+    )
+    return list(found)
 
 
 def body_for(dataset_id: str, priority: str = "useful", profile: str = "citizen", **extra: Any) -> dict[str, Any]:

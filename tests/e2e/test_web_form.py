@@ -1,39 +1,13 @@
 """The reference questionnaire in real headless Chromium (Debian's), with JavaScript off and on."""
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser
 
 from tests.e2e.conftest import Pipeline
-from tests.e2e.helpers import poll, rankings
-
-CHROMIUM = "/usr/bin/chromium"
-# As the machine's probe found: without these, Chromium's background connections are refused.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
-@pytest.fixture(scope="session")
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        chromium = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        await chromium.close()
-
-
-async def new_page(browser: Browser, javascript: bool) -> Page:
-    context = await browser.new_context(java_script_enabled=javascript, locale="fr-FR")
-    return await context.new_page()
+from tests.e2e.helpers import new_page, poll, rankings
 
 
 async def ranking_of(pipeline: Pipeline, cid: str, kind: str) -> list[dict[str, Any]]:
