@@ -22,6 +22,8 @@ from shared.settings import ServiceSettings
 from shared.topics import MAX_MESSAGE_BYTES, TOPICS, TopicSpec
 
 Model = TypeVar("Model", bound=BaseModel)
+Result = TypeVar("Result")
+RETRY_BACKOFF_S = (0.1, 0.5, 1.0, 2.0, 5.0)
 
 
 def make_broker(
@@ -94,6 +96,35 @@ def batch_subscriber(
         decoder=keep_records,
     )
     return subscriber
+
+
+async def retry_in_place(
+    action: Callable[[], Awaitable[Result]],
+    stopping: asyncio.Event,
+    logger: logging.Logger,
+    on_retry: Callable[[], None] = lambda: None,
+) -> Result:
+    """Run a batch's `action` until it succeeds, backing off between attempts. A batch handler never
+    fails a batch back to the broker: that would seek the consumer back (the partitions may have moved in
+    a rebalance meanwhile), and a stall of the whole consumer followed exactly such a seek under SIGKILL
+    faults. A batch that cannot be stored holds its partitions: the lag shows it, nothing is skipped.
+    When the service is stopping, the batch is given up uncommitted, for the next owner of its partitions."""
+    attempt = 0
+    while True:
+        try:
+            return await action()
+        except Exception as error:  # every failure is retried; cancellation still stops
+            if stopping.is_set():
+                raise
+            delay = RETRY_BACKOFF_S[min(attempt, len(RETRY_BACKOFF_S) - 1)]
+            attempt += 1
+            on_retry()
+            logger.warning(
+                "batch not stored; retrying",
+                extra={"attempt": attempt, "retry_in_s": delay, "error": f"{type(error).__name__}: {error}"[:500]},
+            )
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stopping.wait(), delay)
 
 
 def record_key(record: ConsumerRecord[bytes, bytes]) -> str | None:

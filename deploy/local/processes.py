@@ -1,4 +1,4 @@
-"""The four services as local processes (`python -m services.<name>`), for `make run` and the tests."""
+"""The services as local processes (`python -m services.<name>`), for `make run` and the tests."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import httpx
 
 from deploy.local.infra import REPO_ROOT, Infra
 
-DEFAULT_PORTS = {"ingest": 8000, "catalogue": 8001, "scoring": 8002, "publisher": 8003}
+DEFAULT_PORTS = {"ingest": 8000, "catalogue": 8001, "scoring": 8002, "publisher": 8003, "backoffice": 8004}
 
 
 @dataclass
@@ -119,7 +119,13 @@ def make_services(
     overrides: dict[str, str] | None = None,
 ) -> dict[str, ServiceProcess]:
     ports = ports or DEFAULT_PORTS
-    extra = {"COD_SCORING_URL": f"http://127.0.0.1:{ports['scoring']}"} if "scoring" in ports else {}
+    # Where each service reaches the others' APIs (the publisher reads scoring; the workspace calls all three).
+    urls = {"ingest": "COD_INGEST_URL", "scoring": "COD_SCORING_URL", "publisher": "COD_PUBLISHER_URL"}
+    extra = {variable: f"http://127.0.0.1:{ports[name]}" for name, variable in urls.items() if name in ports}
+    if "ingest" in ports:
+        extra["COD_FORM_PUBLIC_URL"] = extra["COD_INGEST_URL"]
+    if "publisher" in ports:
+        extra["COD_RESULTS_PUBLIC_URL"] = extra["COD_PUBLISHER_URL"]
     extra |= overrides or {}
     return {
         name: ServiceProcess(name, port, service_env(infra, port, extra), infra.root / "logs" / f"{name}.log")

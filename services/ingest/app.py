@@ -33,6 +33,9 @@ class ConsultationForm(BaseModel):
     """The body of `PUT /v1/consultations/{id}`."""
 
     title: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
+    description: Annotated[str, StringConstraints(strip_whitespace=True, max_length=4000)] | None = Field(
+        default=None, description="What the consultation is about, shown to respondents."
+    )
     opens_at: AwareDatetime = Field(description="First instant responses are accepted (ISO 8601 with offset).")
     closes_at: AwareDatetime = Field(description="First instant responses are refused (ISO 8601 with offset).")
 
@@ -139,6 +142,7 @@ def create_app(settings: IngestSettings) -> Any:
             occurred_at=utc_now(),
             consultation_id=consultation_id,
             title=form.title,
+            description=form.description or None,
             opens_at=form.opens_at,
             closes_at=form.closes_at,
         )

@@ -1,7 +1,6 @@
 """Scoring's subscriber: decode a batch of enriched responses, fold it into the ballots, commit."""
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -17,12 +16,11 @@ from services.scoring.domain import BatchPlan, plan_batch
 from services.scoring.repository import BallotConflict, ScoringRepository
 from services.scoring.settings import ScoringSettings
 from shared.contracts import ConsultationDefined, ResponseEnriched, utc_now
-from shared.kafka import EventPublisher, batch_subscriber, dead_letter, record_key
+from shared.kafka import EventPublisher, batch_subscriber, dead_letter, record_key, retry_in_place
 from shared.topics import DEAD_LETTERS, RESPONSES_ENRICHED
 
 SERVICE = "scoring"
 MAX_CONFLICT_RETRIES = 20
-RETRY_BACKOFF_S = (0.1, 0.5, 1.0, 2.0, 5.0)
 
 
 class ScoringMetrics:
@@ -101,28 +99,11 @@ async def store_until_committed(
     logger: logging.Logger,
     stopping: asyncio.Event,
 ) -> BatchPlan:
-    """Retry the batch in place until it commits. The handler never fails a batch back to the broker:
-    that would seek the consumer back (the partitions may have moved in a rebalance meanwhile), and
-    a stall of the whole consumer followed exactly such a seek under SIGKILL faults. Storing is
-    idempotent, so a retry, or another replica taking the partitions over, counts nothing twice.
-    A batch that cannot be stored holds its partitions: the lag shows it, nothing is skipped. When
-    the service is stopping, the batch is given up uncommitted, for the next owner of its partitions."""
-    attempt = 0
-    while True:
-        try:
-            return await store_batch(repository, submissions, metrics)
-        except Exception as error:  # every failure is retried; cancellation still stops
-            if stopping.is_set():
-                raise
-            delay = RETRY_BACKOFF_S[min(attempt, len(RETRY_BACKOFF_S) - 1)]
-            attempt += 1
-            metrics.batch_retries.inc()
-            logger.warning(
-                "batch not stored; retrying",
-                extra={"attempt": attempt, "retry_in_s": delay, "error": f"{type(error).__name__}: {error}"[:500]},
-            )
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stopping.wait(), delay)
+    """Store the batch, retrying in place until it commits. Storing is idempotent, so a retry, or another
+    replica taking the partitions over, counts nothing twice."""
+    return await retry_in_place(
+        lambda: store_batch(repository, submissions, metrics), stopping, logger, metrics.batch_retries.inc
+    )
 
 
 def _freshness(metrics: ScoringMetrics, received: Sequence[datetime]) -> None:

@@ -10,6 +10,7 @@ class ConsultationDefined(Event):
 
     consultation_id: str = Field(description="Stable identifier of the consultation.")
     title: str = Field(description="Title shown to respondents.")
+    description: str | None = Field(default=None, description="What the consultation is about, shown to respondents.")
     opens_at: AwareDatetime = Field(description="First instant responses are accepted.")
     closes_at: AwareDatetime = Field(description="First instant responses are refused.")
 

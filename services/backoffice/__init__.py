@@ -1,0 +1,1 @@
+"""The staff workspace: consultations, live priorities, what respondents wrote, the audit log."""

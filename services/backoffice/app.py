@@ -1,0 +1,90 @@
+"""Wiring of the staff workspace: MongoDB, the responses it follows, the other services' APIs, pages."""
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from zoneinfo import ZoneInfo
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from services.backoffice.auth import StaffAuth
+from services.backoffice.handlers import SERVICE, BackofficeMetrics, build_router
+from services.backoffice.repository import MongoContributionRepository, MongoStaffRepository
+from services.backoffice.settings import BackofficeSettings
+from services.backoffice.upstream import Upstream
+from services.backoffice.web import HERE, Pages, Ports, install_page_handlers, workspace_router
+from shared.contracts import ConsultationDefined, utc_now
+from shared.http import service_app
+from shared.kafka import BrokerPublisher, StateView, make_broker, prepare_topics
+from shared.metrics import make_registry
+from shared.mongo import make_mongo_client, mongo_ping
+from shared.service import retry_until
+from shared.topics import CONSULTATIONS
+from shared.web import DSFR_URL, dsfr_static
+
+
+def create_app(settings: BackofficeSettings) -> FastAPI:
+    logger = logging.getLogger(SERVICE)
+    registry = make_registry()
+    metrics = BackofficeMetrics(registry)
+    mongo = make_mongo_client(settings.mongo_uri, SERVICE)
+    staff = MongoStaffRepository(mongo, settings.mongo_database)
+    contributions = MongoContributionRepository(mongo, settings.mongo_database)
+    consultations = StateView(settings.kafka_bootstrap, CONSULTATIONS, ConsultationDefined, logger)
+    upstream = Upstream(settings)
+    auth = StaffAuth(staff, settings)
+    stopping = asyncio.Event()
+    broker = make_broker(settings, registry, SERVICE)
+    broker.include_router(
+        build_router(
+            settings.consumer_group,
+            settings.batch_max_records,
+            ZoneInfo(settings.timezone),
+            contributions,
+            BrokerPublisher(broker),
+            metrics,
+            stopping,
+        )
+    )
+
+    async def prepare_store() -> None:
+        await staff.ensure_indexes()
+        await contributions.ensure_indexes()
+        if await auth.bootstrap(utc_now()):
+            logger.info("staff account created from COD_STAFF_BOOTSTRAP")
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await prepare_topics(settings, logger)
+        await retry_until("prepare MongoDB", prepare_store, settings.startup_timeout_s, logger)
+        await retry_until("read consultations", consultations.start, settings.startup_timeout_s, logger)
+        await retry_until("connect to Kafka", broker.start, settings.startup_timeout_s, logger)
+        yield
+        stopping.set()  # live pages end their streams; a batch retrying in place gives up, uncommitted
+        await broker.stop()
+        await consultations.stop()
+        await upstream.close()
+        await mongo.close()
+
+    async def broker_ready() -> bool:
+        return await broker.ping(timeout=2.0)
+
+    async def mongo_ready() -> bool:
+        return await mongo_ping(mongo)
+
+    async def views_ready() -> bool:
+        return consultations.ready.is_set()
+
+    app = service_app(
+        SERVICE, lifespan, {"kafka": broker_ready, "mongodb": mongo_ready, "consultations": views_ready}, registry
+    )
+    pages = Pages(settings)
+    install_page_handlers(app, pages)
+    app.mount(DSFR_URL, dsfr_static(), name="dsfr")
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    app.include_router(
+        workspace_router(Ports(settings, auth, staff, contributions, upstream, consultations, metrics, stopping), pages)
+    )
+    return app

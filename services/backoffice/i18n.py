@@ -1,0 +1,186 @@
+"""The workspace's words, French first and English second: one entry per key, (French, English)."""
+
+from collections.abc import Callable
+
+from shared.contracts import IMPROVEMENT_LABELS, PROFILE_LABELS, ImprovementKind, Profile
+
+LANGUAGES = ("fr", "en")
+MESSAGES: dict[str, tuple[str, str]] = {
+    "service": ("Espace de travail de la consultation", "Consultation workspace"),
+    "tagline": ("Ministère de la Culture — données ouvertes", "Ministry of Culture — open data"),
+    "footer": (
+        "Espace réservé aux agents qui conduisent la consultation.",
+        "For the staff who run the consultation only.",
+    ),
+    "menu": ("Menu", "Menu"),
+    "close_menu": ("Fermer", "Close"),
+    "main_menu": ("Menu principal", "Main menu"),
+    "other_language": ("English", "Français"),
+    "sign_out": ("Se déconnecter", "Sign out"),
+    "signed_in_as": ("Connecté·e en tant que", "Signed in as"),
+    "signin_title": ("Connexion à l'espace de travail", "Sign in to the workspace"),
+    "signin_intro": (
+        "Cet espace est réservé aux agents du ministère qui conduisent la consultation.",
+        "This space is for the ministry's staff who run the consultation.",
+    ),
+    "username": ("Identifiant", "User name"),
+    "password": ("Mot de passe", "Password"),
+    "sign_in": ("Se connecter", "Sign in"),
+    "signin_refused": ("Identifiant ou mot de passe incorrect.", "Wrong user name or password."),
+    "signin_throttled": (
+        "Trop de tentatives échouées. Réessayez après {until}.",
+        "Too many failed attempts. Try again after {until}.",
+    ),
+    "signin_session_expired": (
+        "Connectez-vous pour accéder à cette page.",
+        "Sign in to reach this page.",
+    ),
+    "forbidden_title": ("Action refusée", "Action refused"),
+    "forbidden_csrf": (
+        "Le formulaire a expiré ou ne vient pas de cet espace. Rechargez la page et recommencez.",
+        "The form expired or does not come from this workspace. Reload the page and try again.",
+    ),
+    "not_found": ("Page introuvable", "Page not found"),
+    "unavailable": ("Service momentanément indisponible", "Service temporarily unavailable"),
+    "consultations": ("Consultations", "Consultations"),
+    "journal": ("Journal des actions", "Audit log"),
+    "new_consultation": ("Créer une consultation", "Create a consultation"),
+    "no_consultation": ("Aucune consultation pour l'instant.", "No consultation yet."),
+    "title": ("Titre", "Title"),
+    "identifier": ("Identifiant", "Identifier"),
+    "identifier_hint": (
+        "Lettres minuscules, chiffres et tirets ; il apparaît dans les adresses et ne change plus.",
+        "Lower-case letters, digits and hyphens; it appears in addresses and never changes.",
+    ),
+    "description": ("Description", "Description"),
+    "description_hint": ("Présentée aux répondants en tête du questionnaire.", "Shown to respondents above the form."),
+    "opens_at": ("Ouverture", "Opens"),
+    "closes_at": ("Clôture", "Closes"),
+    "time_hint": ("Date et heure de Paris.", "Date and time in Paris."),
+    "window": ("Période", "Window"),
+    "status": ("Statut", "Status"),
+    "actions": ("Actions", "Actions"),
+    "status_upcoming": ("À venir", "Upcoming"),
+    "status_open": ("Ouverte", "Open"),
+    "status_closed": ("Close", "Closed"),
+    "status_results": ("Résultats émis", "Results emitted"),
+    "public_from": ("publics le {date}", "public from {date}"),
+    "public_form": ("Questionnaire public", "Public form"),
+    "results": ("Résultats", "Results"),
+    "edit": ("Modifier", "Edit"),
+    "close_early": ("Clôturer", "Close"),
+    "save": ("Enregistrer", "Save"),
+    "cancel": ("Annuler", "Cancel"),
+    "create": ("Créer", "Create"),
+    "edit_title": ("Modifier la consultation", "Edit the consultation"),
+    "form_errors": ("Le formulaire contient des erreurs", "The form has errors"),
+    "close_title": ("Clôturer la consultation maintenant ?", "Close the consultation now?"),
+    "close_explained": (
+        "Dès la confirmation, le questionnaire refuse toute nouvelle réponse. Les résultats sont calculés "
+        "lorsque toutes les réponses reçues avant cet instant sont comptées. Cette action ne peut pas être annulée.",
+        "Once confirmed, the form refuses every new response. The results are computed once every response "
+        "received before this instant is counted. This cannot be undone.",
+    ),
+    "close_confirm": ("Confirmer la clôture", "Confirm the closing"),
+    "closed_notice": ("La consultation est close.", "The consultation is closed."),
+    "saved_notice": ("La consultation est enregistrée.", "The consultation is saved."),
+    "priorities": ("Priorités en direct", "Live priorities"),
+    "contributions": ("Ce qu'ils ont écrit", "What they wrote"),
+    "profile": ("Profil", "Profile"),
+    "all_profiles": ("Tous les profils", "All profiles"),
+    "filter": ("Filtrer", "Filter"),
+    "participation": ("Participation", "Participation"),
+    "respondents": ("Répondants", "Respondents"),
+    "respondents_total": ("{n} répondants", "{n} respondents"),
+    "by_profile": ("Par profil", "By profile"),
+    "by_day": ("Par jour", "By day"),
+    "day": ("Jour", "Day"),
+    "new_respondents": ("Nouveaux répondants", "New respondents"),
+    "cumulative": ("Cumul", "Running total"),
+    "days_table": ("Le détail jour par jour", "Day by day"),
+    "chart_of": ("Graphique : {what}", "Chart: {what}"),
+    "to_open": ("À ouvrir", "To open"),
+    "to_improve": ("À améliorer", "To improve"),
+    "suggestions": ("Absents du catalogue", "Missing from the catalogue"),
+    "rank": ("Rang", "Rank"),
+    "dataset": ("Jeu de données", "Dataset"),
+    "score": ("Score", "Score"),
+    "by_priority": ("Par priorité", "By priority"),
+    "improvements": ("Améliorations demandées", "Improvements asked for"),
+    "group": ("Groupe de suggestions", "Suggestion group"),
+    "no_rows": ("Aucune demande pour l'instant.", "No request yet."),
+    "live_status": ("Mis à jour à {time}", "Updated at {time}"),
+    "live_hint": (
+        "Les classements se mettent à jour d'eux-mêmes ; sans JavaScript, rechargez la page.",
+        "The rankings update by themselves; without JavaScript, reload the page.",
+    ),
+    "weights": ("Pondération des priorités", "Weights of the priorities"),
+    "open_status": ("ouvert", "open"),
+    "not_open_status": ("non ouvert", "not open"),
+    "essential": ("essentiel", "essential"),
+    "important": ("important", "important"),
+    "useful": ("utile", "useful"),
+    "view_improvements": ("Commentaires d'amélioration", "Improvement comments"),
+    "view_suggestions": ("Suggestions de jeux absents", "Suggested missing datasets"),
+    "view_platform": ("Avis sur la plateforme", "Platform feedback"),
+    "search": ("Rechercher", "Search"),
+    "search_words": ("Mots recherchés", "Words"),
+    "search_hint": ("Accents et majuscules ignorés.", "Accents and capitals are ignored."),
+    "kind": ("Type d'amélioration", "Kind of improvement"),
+    "all_kinds": ("Tous les types", "All kinds"),
+    "all_datasets": ("Tous les jeux de données", "All datasets"),
+    "export_csv": ("Exporter en CSV", "Export as CSV"),
+    "results_count": ("{n} résultat(s)", "{n} result(s)"),
+    "nothing_found": ("Rien ne correspond à cette recherche.", "Nothing matches this search."),
+    "suggested_title": ("Titre saisi", "Title as typed"),
+    "holder": ("Détenteur", "Holder"),
+    "satisfaction": ("Satisfaction", "Satisfaction"),
+    "satisfaction_hint": ("1 = pas du tout satisfait, 5 = tout à fait", "1 = not at all satisfied, 5 = fully"),
+    "answers": ("Réponses", "Answers"),
+    "average": ("Moyenne : {value} sur 5 ({n} réponses)", "Average: {value} out of 5 ({n} answers)"),
+    "comments": ("Commentaires", "Comments"),
+    "comment": ("Commentaire", "Comment"),
+    "pagination": ("Pagination", "Pagination"),
+    "first_page": ("Première page", "First page"),
+    "previous_page": ("Page précédente", "Previous page"),
+    "next_page": ("Page suivante", "Next page"),
+    "last_page": ("Dernière page", "Last page"),
+    "page_n": ("Page {n}", "Page {n}"),
+    "when": ("Date", "Date"),
+    "who": ("Agent", "Staff member"),
+    "what": ("Action", "Action"),
+    "target": ("Objet", "Target"),
+    "detail": ("Détail", "Detail"),
+    "no_entry": ("Aucune action enregistrée.", "No action recorded."),
+    "consultation_nav": ("Pages de la consultation", "Pages of the consultation"),
+    "unknown_consultation": ("Cette consultation n'existe pas.", "This consultation does not exist."),
+    "signed_in": ("connexion", "sign-in"),
+    "signed_out": ("déconnexion", "sign-out"),
+    "consultation.create": ("création de consultation", "consultation created"),
+    "consultation.edit": ("modification de consultation", "consultation edited"),
+    "consultation.close": ("clôture anticipée", "early close"),
+    "texts.export": ("export des contributions", "texts exported"),
+    "signin.refused": ("connexion refusée", "sign-in refused"),
+    "staff.add": ("compte créé", "account created"),
+    "staff.disable": ("compte désactivé", "account disabled"),
+    "staff.enable": ("compte réactivé", "account enabled"),
+}
+
+
+def translator(lang: str) -> Callable[..., str]:
+    """`t(key, **values)` in the language chosen, French when it has no entry."""
+    index = 1 if lang == "en" else 0
+
+    def t(key: str, **values: object) -> str:
+        text = MESSAGES[key][index] if key in MESSAGES else key
+        return text.format(**values) if values else text
+
+    return t
+
+
+def profile_label(profile: str, lang: str) -> str:
+    return PROFILE_LABELS[Profile(profile)][1 if lang == "en" else 0]
+
+
+def improvement_label(kind: str, lang: str) -> str:
+    return IMPROVEMENT_LABELS[ImprovementKind(kind)][1 if lang == "en" else 0]
