@@ -102,7 +102,9 @@ def code_version() -> str:
 
 
 def service_env(infra: Infra, port: int, overrides: dict[str, str] | None = None) -> dict[str, str]:
-    env = {key: value for key, value in os.environ.items() if not key.startswith("COD_")}
+    """The caller's environment, `COD_*` settings included (so an operator can try one locally), under
+    what the local infrastructure imposes (where Kafka and the store are, the port), under `overrides`."""
+    env = dict(os.environ)
     env |= {
         "COD_CODE_VERSION": code_version(),
         "COD_KAFKA_BOOTSTRAP": infra.kafka_bootstrap,

@@ -1,4 +1,4 @@
-"""`make run`: Kafka, SecantusDB and the four services on this machine, with a demo consultation.
+"""`make run`: Kafka, SecantusDB and the five services on this machine, with a demo consultation.
 
 Ctrl-C (or SIGTERM) stops the services gracefully, then the infrastructure.
 """
@@ -18,7 +18,9 @@ from deploy.local.processes import ServiceProcess, make_services
 from shared.contracts import PRIVACY_NOTICE
 
 DEMO_ID = "demo"
-ADMIN_TOKEN = "dev-admin-token-change-me"  # noqa: S105 (the development default of ingest)
+ADMIN_TOKEN = os.environ.get("COD_ADMIN_TOKEN", "dev-admin-token-change-me")  # the development default
+# The workspace creates this account at start-up unless it exists (COD_STAFF_BOOTSTRAP=name:password changes it).
+STAFF_ACCOUNT = os.environ.get("COD_STAFF_BOOTSTRAP") or "admin:dev-staff-change-me"
 
 
 def main() -> int:
@@ -76,9 +78,12 @@ def main() -> int:
 
 def _banner(services: dict[str, ServiceProcess], demo: dict[str, str]) -> str:
     ingest, scoring, publisher = (services[n].url for n in ("ingest", "scoring", "publisher"))
-    catalogue = services["catalogue"].url
+    catalogue, backoffice = services["catalogue"].url, services["backoffice"].url
+    staff_name, _, staff_password = STAFF_ACCOUNT.partition(":")
     return f"""
 Consultation Open Data is running.
+  workspace  {backoffice}      staff sign-in: {staff_name} / {staff_password}
+  form       {ingest}/consultations/{DEMO_ID}
   ingest     {ingest}      POST /v1/consultations/{DEMO_ID}/responses
   catalogue  {catalogue}      GET  /v1/datasets?status=not_open
   scoring    {scoring}      GET  /v1/consultations/{DEMO_ID}/rankings?kind=open

@@ -197,15 +197,20 @@ class MongoContributionRepository:
         """Move each respondent to their latest submission, if later than the one held, and replace
         their texts with that submission's; the number of respondents moved."""
         latest = latest_per_respondent(submissions)
-        if not latest:
+        orders = {
+            respondent_id(e.response.consultation_id, e.response.respondent_key): (
+                order_key(e.response.received_at, e.response.response_id),
+                e,
+            )
+            for e in latest
+        }
+        held = await self._orders(list(orders))
+        newer = {rid: entry for rid, entry in orders.items() if (held.get(rid) or "") < entry[0]}
+        if not newer:
             return 0
         steps: list[UpdateOne] = []
-        orders: dict[str, tuple[str, ResponseEnriched]] = {}
-        for enriched in latest:
+        for rid, (order, enriched) in newer.items():
             response = enriched.response
-            rid = respondent_id(response.consultation_id, response.respondent_key)
-            order = order_key(response.received_at, response.response_id)
-            orders[rid] = (order, enriched)
             steps.append(
                 UpdateOne(
                     {"_id": rid},
@@ -219,6 +224,7 @@ class MongoContributionRepository:
                     upsert=True,
                 )
             )
+            # Conditional, should another writer have moved the respondent since the read above.
             steps.append(
                 UpdateOne(
                     {"_id": rid, "$or": [{"order": {"$exists": False}}, {"order": {"$lt": order}}]},
@@ -226,23 +232,24 @@ class MongoContributionRepository:
                 )
             )
         await self._respondents.bulk_write(steps, ordered=True)
-        held = {doc["_id"]: doc.get("order") async for doc in self._respondents.find({"_id": {"$in": list(orders)}})}
+        now_held = await self._orders(list(newer))
         writes: list[DeleteMany | ReplaceOne[Document]] = []
         moved = 0
-        for rid, (order, enriched) in orders.items():
-            if held.get(rid) != order:
-                continue  # a later submission is already held
+        for rid, (order, enriched) in newer.items():
+            if now_held.get(rid) != order:
+                continue  # a later submission got there first
             moved += 1
             writes.append(DeleteMany({"respondent": rid, "order": {"$ne": order}}))
             for index, text in enumerate(texts_of(enriched, zone)):
-                writes.append(
-                    ReplaceOne(
-                        {"_id": f"{rid}|{order}|{index}"}, text | {"respondent": rid, "order": order}, upsert=True
-                    )
-                )
+                document = text | {"respondent": rid, "order": order}
+                writes.append(ReplaceOne({"_id": f"{rid}|{order}|{index}"}, document, upsert=True))
         if writes:
             await self._texts.bulk_write(writes, ordered=True)
         return moved
+
+    async def _orders(self, ids: list[str]) -> dict[str, str | None]:
+        held = self._respondents.find({"_id": {"$in": ids}}, {"order": 1})
+        return {doc["_id"]: doc.get("order") async for doc in held}
 
     async def texts(self, which: TextFilter, skip: int, limit: int) -> tuple[list[Document], int]:
         query = which.query()
