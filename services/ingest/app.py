@@ -24,6 +24,7 @@ from shared.metrics import make_registry
 from shared.mongo import make_mongo_client, mongo_ping
 from shared.service import retry_until
 from shared.topics import CATALOGUE_DATASETS, CONSULTATIONS
+from shared.web import DSFR_URL, dsfr_static
 
 CONSULTATION_ID = r"^[a-z0-9][a-z0-9-]{0,62}$"
 ConsultationId = Annotated[str, Path(pattern=CONSULTATION_ID, description="Consultation id.")]
@@ -107,6 +108,8 @@ def create_app(settings: IngestSettings) -> Any:
         SERVICE, lifespan, {"kafka": broker_ready, "mongodb": mongo_ready, "views": views_ready}, registry
     )
     app.include_router(web_router(settings, submissions, consultations, catalogue, amend_url))
+    # Starlette matches mounts in order: the DSFR's prefix must come before the wider "/static".
+    app.mount(DSFR_URL, dsfr_static(), name="dsfr")
     app.mount("/static", static_files(), name="static")
 
     def kafka_unavailable() -> ProblemError:

@@ -9,7 +9,6 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
-from jinja2 import Environment, FileSystemLoader, select_autoescape
 from pydantic import ValidationError
 
 from services.ingest.handlers import Refused, Submissions
@@ -29,15 +28,12 @@ from shared.contracts import (
 )
 from shared.contracts.territories import DEPARTEMENTS, REGIONS
 from shared.kafka import StateView
+from shared.web import page_templates, render_page
 
 HERE = Path(__file__).resolve().parent
 TOKEN = re.compile(r"^[A-Za-z0-9_-]{16,128}$")
-SECURITY_HEADERS = {
-    "Referrer-Policy": "no-referrer",
-    "X-Content-Type-Options": "nosniff",
-    "Content-Security-Policy": "default-src 'self'; form-action 'self'; frame-ancestors 'none'",
-    "Cache-Control": "no-store",
-}
+SERVICE_TITLE = "Consultation des réutilisateurs de données"
+SERVICE_TAGLINE = "Ministère de la Culture — données ouvertes"
 
 FIELD_LABELS = {
     "profile": "Vous êtes / You are",
@@ -64,13 +60,12 @@ def web_router(
     amend_url: Callable[[str, str], str],
 ) -> APIRouter:
     router = APIRouter(include_in_schema=False)
-    templates = Environment(
-        loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(["html"]), auto_reload=False
-    )
+    templates = page_templates(HERE / "templates")
 
     def page(name: str, status: int = 200, **context: Any) -> HTMLResponse:
-        html = templates.get_template(name).render(**context)
-        return HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
+        return render_page(
+            templates, name, status, service_title=SERVICE_TITLE, service_tagline=SERVICE_TAGLINE, **context
+        )
 
     def datasets(status: DatasetStatus) -> list[DatasetRecord]:
         found = [e.dataset for e in catalogue.items.values() if not e.retired and e.dataset.status is status]
@@ -84,13 +79,19 @@ def web_router(
         status: int = 200,
         notice: str | None = None,
     ) -> HTMLResponse:
+        errors = errors or []
+        # Each invalid control shows its own messages next to it, as well as in the summary.
+        field_errors: dict[str, list[str]] = {}
+        for error in errors:
+            field_errors.setdefault(error["field"], []).append(error["detail"])
         return page(
             "form.html",
             status,
             consultation=consultation,
             values=values,
             token=token,
-            errors=errors or [],
+            errors=errors,
+            field_errors=field_errors,
             notice=notice,
             response_id=uuid.uuid4().hex,
             privacy_notice=PRIVACY_NOTICE,
@@ -166,7 +167,7 @@ def web_router(
             listed = []
             for pointer, message in errors:
                 control = field_id_for(pointer, parsed.field_ids)
-                listed.append({"field": control, "message": f"{label_of(control)} : {message}"})
+                listed.append({"field": control, "message": f"{label_of(control)} : {message}", "detail": message})
             return form_page(consultation, values, token, listed, status)
 
         try:

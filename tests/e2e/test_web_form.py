@@ -4,10 +4,15 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.async_api import Browser
+from playwright.async_api import Browser, Page
 
 from tests.e2e.conftest import Pipeline
 from tests.e2e.helpers import new_page, poll, rankings
+
+
+async def tick(page: Page, control: str) -> None:
+    """Check a radio or checkbox as a respondent does: the DSFR draws it on its label, which covers it."""
+    await page.check(f"label[for='{control}']")
 
 
 async def ranking_of(pipeline: Pipeline, cid: str, kind: str) -> list[dict[str, Any]]:
@@ -44,12 +49,12 @@ async def test_a_respondent_answers_in_french_and_the_response_is_ranked(
         assert await page.locator("#open-search").count() == 0
     await page.select_option("#profile", "journalist")
     await page.select_option("#departement", "33")
-    await page.check(f"#open-{organs['dataset_id']}-essential")
+    await tick(page, f"open-{organs['dataset_id']}-essential")
     await page.select_option("#improve-0-dataset", reliures)
-    await page.check("#improve-0-kind-3")  # API access
+    await tick(page, "improve-0-kind-3")  # API access
     await page.fill("#suggestion-0-title", "Registre des fanfares")
-    await page.check("#satisfaction-4")
-    await page.check("#consent")
+    await tick(page, "satisfaction-4")
+    await tick(page, "consent")
     await page.click("#submit")
     await page.wait_for_selector("#confirmation")
     assert "Merci, votre réponse est enregistrée" in await page.inner_text("#confirmation")
@@ -68,9 +73,9 @@ async def test_a_respondent_comes_back_with_their_link_and_amends(pipeline: Pipe
     page = await new_page(browser, javascript=False)
     await page.goto(f"{pipeline.url('ingest')}/consultations/{cid}")
     await page.select_option("#profile", "researcher")
-    await page.check(f"#open-{first['dataset_id']}-essential")
+    await tick(page, f"open-{first['dataset_id']}-essential")
     await page.fill("#suggestion-0-title", "Registre des fanfares")
-    await page.check("#consent")
+    await tick(page, "consent")
     await page.click("#submit")
     amend = await page.get_attribute("#amend-link", "href")
     assert amend is not None
@@ -81,10 +86,10 @@ async def test_a_respondent_comes_back_with_their_link_and_amends(pipeline: Pipe
     assert await page.is_checked(f"#open-{first['dataset_id']}-essential")
     assert await page.input_value("#suggestion-0-title") == "Registre des fanfares"
     assert await page.input_value("#profile") == "researcher"
-    await page.check(f"#open-{first['dataset_id']}-none")
-    await page.check(f"#open-{second['dataset_id']}-useful")
+    await tick(page, f"open-{first['dataset_id']}-none")
+    await tick(page, f"open-{second['dataset_id']}-useful")
     await page.fill("#suggestion-0-title", "")
-    await page.check("#consent")
+    await tick(page, "consent")
     await page.click("#submit")
     await page.wait_for_selector("#confirmation")
     await settled(pipeline, cid, "open", [(second["dataset_id"], 1)])
@@ -114,7 +119,7 @@ async def test_errors_are_summarised_and_linked_to_their_fields(
     if javascript:
         assert await page.evaluate("document.activeElement.id") == "error-summary"
     await page.click("a[href='#consent']")
-    await page.check("#consent")
+    await tick(page, "consent")
     await page.select_option("#profile", "student")
     await page.click("#submit")
     await page.wait_for_selector("#confirmation")

@@ -9,16 +9,18 @@
   }
   function searchBox(id, labelText, onInput) {
     var wrapper = document.createElement("div");
-    wrapper.className = "field search";
+    wrapper.className = "fr-input-group";
     var label = document.createElement("label");
+    label.className = "fr-label";
     label.setAttribute("for", id);
     label.innerHTML = labelText;
     var input = document.createElement("input");
+    input.className = "fr-input";
     input.type = "search";
     input.id = id;
     input.autocomplete = "off";
     var status = document.createElement("p");
-    status.className = "hint";
+    status.className = "fr-hint-text fr-mt-1v";
     status.setAttribute("role", "status");
     status.setAttribute("aria-live", "polite");
     input.addEventListener("input", function () { status.textContent = onInput(normalise(input.value)); });
@@ -59,7 +61,8 @@
         });
         return count(shown);
       });
-    select.parentNode.insertBefore(box, select.previousElementSibling);
+    var group = select.closest(".fr-select-group");
+    group.parentNode.insertBefore(box, group);
   });
 
   var summary = document.getElementById("error-summary");
