@@ -1,4 +1,5 @@
-"""The reference questionnaire in real headless Chromium (Debian's), with JavaScript off and on."""
+"""The reference questionnaire in real headless Chromium (Debian's), with JavaScript off and on: it works,
+follows the State design system (DSFR) and has no WCAG 2.x A/AA violation that axe-core finds."""
 
 from typing import Any
 
@@ -6,8 +7,11 @@ import httpx
 import pytest
 from playwright.async_api import Browser, Page
 
+from shared.web import DSFR_URL
 from tests.e2e.conftest import Pipeline
-from tests.e2e.helpers import new_page, poll, rankings
+from tests.e2e.helpers import axe_violations, new_page, poll, rankings
+
+DSFR_CSS = f"{DSFR_URL}/dsfr.min.css"
 
 
 async def tick(page: Page, control: str) -> None:
@@ -124,3 +128,79 @@ async def test_errors_are_summarised_and_linked_to_their_fields(
     await page.click("#submit")
     await page.wait_for_selector("#confirmation")
     await page.context.close()
+
+
+async def design_system_and_accessibility(page: Page) -> dict[str, Any]:
+    """What one page shows of the State design system, and what axe-core finds wrong with it."""
+    stylesheet = await page.evaluate(
+        "path => [...document.styleSheets].some(s => s.href === new URL(path, location.href).href"
+        " && s.cssRules.length > 0)",
+        DSFR_CSS,
+    )
+    css = await page.request.get(DSFR_CSS)
+    return {
+        "dsfr.min.css": (stylesheet, css.status),
+        "header": await page.locator("header.fr-header").count(),
+        "footer": await page.locator("footer.fr-footer").count(),
+        "font": "Marianne" in await page.evaluate("getComputedStyle(document.body).fontFamily"),
+        "axe": await axe_violations(page),
+    }
+
+
+async def test_every_public_page_follows_the_design_system_without_accessibility_violations(
+    pipeline: Pipeline, browser: Browser
+) -> None:
+    pages = [
+        "open consultations",
+        "empty questionnaire",
+        "refused submission",
+        "confirmation",
+        "amend",
+        "unknown consultation",
+    ]
+    cid = pipeline.open_consultation(seconds=600)
+    dataset = pipeline.datasets("not_open")[0]["dataset_id"]
+    page = await new_page(browser, javascript=True, bypass_csp=True, base_url=pipeline.url("ingest"))
+    found: dict[str, dict[str, Any]] = {}
+    statuses: dict[str, int] = {}
+
+    async def visit(name: str, url: str) -> None:
+        answer = await page.goto(url)
+        assert answer is not None
+        statuses[name] = answer.status
+        found[name] = await design_system_and_accessibility(page)
+
+    async def submit(name: str) -> None:
+        async with page.expect_navigation() as navigation:
+            await page.click("#submit")
+        answer = await navigation.value
+        assert answer is not None
+        statuses[name] = answer.status
+        found[name] = await design_system_and_accessibility(page)
+
+    await visit("open consultations", "/")
+    await visit("empty questionnaire", f"/consultations/{cid}")
+    await tick(page, f"open-{dataset}-essential")
+    await page.fill("#suggestion-0-title", "Registre des fanfares")
+    await submit("refused submission")
+    assert await page.locator("#error-summary").count() == 1
+    await page.select_option("#profile", "researcher")
+    await tick(page, "consent")
+    await submit("confirmation")
+    amend = await page.get_attribute("#amend-link", "href")
+    assert amend is not None
+    await visit("amend", amend)
+    assert await page.is_checked(f"#open-{dataset}-essential")
+    await visit("unknown consultation", "/consultations/no-such-consultation")
+    await page.context.close()
+
+    assert statuses == {
+        "open consultations": 200,
+        "empty questionnaire": 200,
+        "refused submission": 422,
+        "confirmation": 200,
+        "amend": 200,
+        "unknown consultation": 404,
+    }
+    expected = {"dsfr.min.css": (True, 200), "header": 1, "footer": 1, "font": True, "axe": []}
+    assert found == dict.fromkeys(pages, expected)
