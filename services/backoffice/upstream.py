@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 
 from services.backoffice.settings import BackofficeSettings
+from shared.contracts import ConsultationDefined
 
 
 class UpstreamError(Exception):
@@ -55,14 +56,18 @@ class Upstream:
             raise UpstreamError(answer.status_code, str(body.get("detail") or answer.reason_phrase), body.get("errors"))
         return answer
 
-    async def define_consultation(self, consultation_id: str, definition: dict[str, Any]) -> None:
+    async def define_consultation(self, consultation_id: str, definition: dict[str, Any]) -> ConsultationDefined:
         """Create or change a consultation through ingest, which publishes it to every service."""
-        await self._call("PUT", f"{self._settings.ingest_url}/v1/consultations/{consultation_id}", json=definition)
+        answer = await self._call(
+            "PUT", f"{self._settings.ingest_url}/v1/consultations/{consultation_id}", json=definition
+        )
+        return ConsultationDefined.model_validate_json(answer.content)
 
-    async def close_consultation(self, consultation_id: str) -> None:
+    async def close_consultation(self, consultation_id: str) -> ConsultationDefined:
         answer = await self._call("POST", f"{self._settings.ingest_url}/v1/consultations/{consultation_id}/close")
         if answer.status_code == 404:
             raise UpstreamError(404, "no such consultation")
+        return ConsultationDefined.model_validate_json(answer.content)
 
     async def ranking(
         self, consultation_id: str, kind: str, profile: str | None, limit: int, etag: str | None = None

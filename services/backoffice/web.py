@@ -335,7 +335,8 @@ def workspace_router(ports: Ports, pages: Pages) -> APIRouter:
                 "closes_at": local_datetime(values["closes_at"], pages.zone).isoformat(),
             }
             try:
-                await ports.upstream.define_consultation(values["consultation_id"], definition)
+                defined = await ports.upstream.define_consultation(values["consultation_id"], definition)
+                ports.consultations.put(defined.consultation_id, defined)  # before it comes back from Kafka
             except UpstreamError as error:
                 errors = {e["pointer"].strip("/") or "form": e["detail"] for e in error.errors} or {
                     "form": error.detail
@@ -392,7 +393,8 @@ def workspace_router(ports: Ports, pages: Pages) -> APIRouter:
         consultation = consultation_or_404(request, consultation_id)
         await form_of(request, session)
         try:
-            await ports.upstream.close_consultation(consultation_id)
+            closed = await ports.upstream.close_consultation(consultation_id)
+            ports.consultations.put(consultation_id, closed)
         except UpstreamError as error:
             return pages.render(
                 request,

@@ -1,4 +1,4 @@
-"""The four services as real processes (`python -m services.<name>`) on the real infrastructure."""
+"""The five services as real processes (`python -m services.<name>`) on the real infrastructure."""
 
 import os
 import shutil
@@ -19,9 +19,16 @@ from services.catalogue.settings import CatalogueSettings
 from shared.contracts import utc_now
 
 ADMIN_TOKEN = "test-admin-token"
+STAFF_NAME, STAFF_PASSWORD = "agent", "test-staff-password"
 PORTS = {
     name: int(os.environ.get(f"COD_TEST_{name.upper()}_PORT", port))
-    for name, port in {"ingest": 18000, "catalogue": 18001, "scoring": 18002, "publisher": 18003}.items()
+    for name, port in {
+        "ingest": 18000,
+        "catalogue": 18001,
+        "scoring": 18002,
+        "publisher": 18003,
+        "backoffice": 18004,
+    }.items()
 }
 # Short settle so closing tests do not wait long: the publisher waits produce timeout + 1 s.
 SETTINGS = {
@@ -34,6 +41,8 @@ SETTINGS = {
     # Every test client is 127.0.0.1: the per-client rate limit is tested on an ingest of its own.
     "COD_RATE_LIMIT_BURST": "1000000",
     "COD_PUBLIC_URL": f"http://127.0.0.1:{PORTS['ingest']}",
+    "COD_STAFF_BOOTSTRAP": f"{STAFF_NAME}:{STAFF_PASSWORD}",
+    "COD_LIVE_POLL_S": "0.2",
 }
 
 

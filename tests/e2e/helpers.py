@@ -25,6 +25,11 @@ async def new_page(browser: Browser, javascript: bool, **options: Any) -> Page:
     return await context.new_page()
 
 
+async def tick(page: Page, control: str) -> None:
+    """Check a radio or checkbox as a person does: the DSFR draws it on its label, which covers it."""
+    await page.check(f"label[for='{control}']")
+
+
 async def axe_violations(page: Page) -> list[str]:
     """WCAG 2.x A and AA violations that axe-core finds on the page as it stands, one line each.
     The page's context must bypass its CSP (`bypass_csp=True`), since axe is injected inline."""

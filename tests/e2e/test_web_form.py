@@ -9,14 +9,9 @@ from playwright.async_api import Browser, Page
 
 from shared.web import DSFR_URL
 from tests.e2e.conftest import Pipeline
-from tests.e2e.helpers import axe_violations, new_page, poll, rankings
+from tests.e2e.helpers import axe_violations, new_page, poll, rankings, tick
 
 DSFR_CSS = f"{DSFR_URL}/dsfr.min.css"
-
-
-async def tick(page: Page, control: str) -> None:
-    """Check a radio or checkbox as a respondent does: the DSFR draws it on its label, which covers it."""
-    await page.check(f"label[for='{control}']")
 
 
 async def ranking_of(pipeline: Pipeline, cid: str, kind: str) -> list[dict[str, Any]]:
