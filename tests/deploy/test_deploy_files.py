@@ -21,7 +21,9 @@ from pydantic import ValidationError
 
 from deploy.checks.crds import kafka_topic_crd, openapi_schema
 from deploy.checks.prometheusrule import TARGET, prometheus_rule
+from deploy.local.processes import DEFAULT_PORTS
 from shared.topics import TOPICS
+from shared.web import DSFR_DIST, SHARED_TEMPLATES
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -29,6 +31,12 @@ BIN = Path(sys.executable).parent
 KUBERNETES_VERSION = "1.33.0"
 OVERLAYS = ("staging", "production")
 DOCUMENTED = ROOT / "docs" / "metrics.md"
+# Every service and its HTTP port; the deployment files must carry each of them.
+SERVICES = DEFAULT_PORTS
+
+
+def test_the_services_are_the_packages_that_run() -> None:
+    assert set(SERVICES) == {main.parent.name for main in (ROOT / "services").glob("*/__main__.py")}
 
 
 def run(*command: str | Path, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
@@ -164,6 +172,64 @@ def test_the_dockerfile_passes_hadolint(tmp_path: Path) -> None:
         text.replace("FROM python:3.11-slim-bookworm AS build", "FROM python AS build")
     )
     assert run(BIN / "hadolint", tmp_path / "Dockerfile").returncode != 0
+
+
+def test_the_image_exposes_every_service_port() -> None:
+    exposed = re.search(r"^EXPOSE (.+)$", (ROOT / "Dockerfile").read_text(), re.MULTILINE)
+    assert exposed
+    assert {int(port) for port in exposed.group(1).split()} == set(SERVICES.values())
+
+
+def test_the_build_context_holds_what_the_dockerfile_copies() -> None:
+    allowed = {
+        line.removeprefix("!").rstrip("/")
+        for line in (ROOT / ".dockerignore").read_text().splitlines()
+        if line.startswith("!")
+    }
+    copies = re.findall(r"^COPY (?!--from)(.+) \S+$", (ROOT / "Dockerfile").read_text(), re.MULTILINE)
+    sources = {source.rstrip("/") for line in copies for source in line.split()}
+    assert {"package.json", "package-lock.json", ".npmrc"} <= sources
+    assert sources <= allowed, sources - allowed
+
+
+def dsfr_files_needed() -> set[str]:
+    """Paths under the DSFR's dist/ that the shared layout loads, with what its stylesheets load."""
+    layout = (SHARED_TEMPLATES / "layout.html").read_text()
+    needed = set(re.findall(r"\{\{ dsfr \}\}/([\w./-]+)", layout))
+    for stylesheet in [path for path in needed if path.endswith(".css")]:
+        text = (DSFR_DIST / stylesheet).read_text()
+        for reference in re.findall(r"url\(['\"]?([^'\")]+)", text):
+            if not reference.startswith(("data:", "#")):
+                resolved = (DSFR_DIST / stylesheet).parent / reference.split("?")[0].split("#")[0]
+                needed.add(resolved.resolve().relative_to(DSFR_DIST.resolve()).as_posix())
+    return needed
+
+
+def dsfr_files_missing_from_the_image(dockerfile: str) -> set[str]:
+    stage = re.search(r"^FROM \S+ AS dsfr$(.*?)^FROM ", dockerfile, re.MULTILINE | re.DOTALL)
+    assert stage, "a stage named dsfr installs the DSFR"
+    copied = {
+        word.rstrip("/")
+        for command in re.findall(r"\bcp ([^&]+)", stage.group(1))
+        for word in command.split()
+        if not word.startswith(("-", "/"))
+    }
+    return {path for path in dsfr_files_needed() if not any(path == c or path.startswith(c + "/") for c in copied)}
+
+
+def test_the_image_carries_the_dsfr_files_the_pages_load() -> None:
+    text = (ROOT / "Dockerfile").read_text()
+    needed = dsfr_files_needed()
+    assert {"dsfr.min.css", "dsfr.module.min.js", "favicon/favicon.svg"} <= needed
+    assert any(path.startswith("fonts/") for path in needed)
+    assert any(path.startswith("icons/") for path in needed)
+    assert not dsfr_files_missing_from_the_image(text)
+    # shared/web.py looks for the DSFR under the repository root, /app in the image.
+    assert re.search(r"^COPY --from=dsfr .* /app/node_modules/@gouvfr/dsfr/dist$", text, re.MULTILINE)
+    assert "npm ci --omit=dev --ignore-scripts" in text
+    assert dsfr_files_missing_from_the_image(text.replace(" fonts ", " ")) == {
+        path for path in needed if path.startswith("fonts/")
+    }
 
 
 def promtool() -> str:
