@@ -60,11 +60,33 @@ def test_compose_takes_secrets_from_the_environment_with_no_default() -> None:
     text = (DEPLOY / "compose.yaml").read_text()
     for secret in ("COD_ADMIN_TOKEN", "COD_PSEUDONYM_SECRET", "GRAFANA_ADMIN_PASSWORD"):
         assert re.search(r"\$\{" + secret + r":\?", text), f"{secret} must be required, not defaulted"
+    # Required too, but it may be set empty: no staff account is created then.
+    assert re.search(r"\$\{COD_STAFF_BOOTSTRAP\?", text), "COD_STAFF_BOOTSTRAP must be required, not defaulted"
     compose = yaml.safe_load(text)
-    for name in ("ingest", "catalogue", "scoring", "publisher", "kafka", "mongo"):
+    for name in [*SERVICES, "kafka", "mongo"]:
         assert "healthcheck" in compose["services"][name], name
     assert compose["services"]["scoring"]["depends_on"]["mongo"]["condition"] == "service_healthy"
     assert "--replSet" in compose["services"]["mongo"]["command"]
+
+
+def test_compose_runs_every_service_on_its_port() -> None:
+    compose = yaml.safe_load((DEPLOY / "compose.yaml").read_text())["services"]
+    for name, port in SERVICES.items():
+        service = compose[name]
+        assert service["command"] == [f"services.{name}"]
+        assert service["environment"]["COD_HTTP_PORT"] == str(port)
+        assert service["ports"] == [f"{port}:{port}"]
+        assert service["read_only"] is True
+        for dependency in ("kafka", "mongo"):
+            assert service["depends_on"][dependency]["condition"] == "service_healthy", (name, dependency)
+
+
+def test_the_backoffice_reaches_the_other_services_by_their_compose_names() -> None:
+    backoffice = yaml.safe_load((DEPLOY / "compose.yaml").read_text())["services"]["backoffice"]
+    for name in ("ingest", "scoring", "publisher"):
+        assert backoffice["environment"][f"COD_{name.upper()}_URL"] == f"http://{name}:{SERVICES[name]}"
+        assert backoffice["depends_on"][name]["condition"] == "service_healthy"
+    assert {"COD_FORM_PUBLIC_URL", "COD_RESULTS_PUBLIC_URL", "COD_STAFF_BOOTSTRAP"} <= set(backoffice["environment"])
 
 
 def kustomize(overlay: str) -> list[dict[str, Any]]:
@@ -266,6 +288,12 @@ def test_the_kubernetes_prometheus_rule_is_the_alert_rules_file() -> None:
 def test_prometheus_configuration_is_valid() -> None:
     checked = run(promtool(), "check", "config", "--syntax-only", DEPLOY / "prometheus" / "prometheus.yml")
     assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_prometheus_scrapes_every_service_under_compose() -> None:
+    scraped = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text())["scrape_configs"]
+    targets = {job["job_name"]: [t for c in job["static_configs"] for t in c["targets"]] for job in scraped}
+    assert targets == {name: [f"{name}:{port}"] for name, port in SERVICES.items()}
 
 
 def documented_metrics() -> set[str]:
