@@ -151,7 +151,7 @@ def test_the_validators_catch_broken_manifests() -> None:
 def test_every_deployment_is_probed_limited_and_unprivileged(overlay: str) -> None:
     resources = kustomize(overlay)
     deployments = [r for r in resources if r["kind"] == "Deployment"]
-    assert {d["metadata"]["name"] for d in deployments} == {"ingest", "catalogue", "scoring", "publisher"}
+    assert {d["metadata"]["name"] for d in deployments} == set(SERVICES)
     budgets = {
         r["spec"]["selector"]["matchLabels"]["app.kubernetes.io/name"]
         for r in resources
@@ -165,12 +165,59 @@ def test_every_deployment_is_probed_limited_and_unprivileged(overlay: str) -> No
         assert pod["securityContext"]["runAsNonRoot"] is True
         assert container["securityContext"]["readOnlyRootFilesystem"] is True
         assert {"name": "cod-secrets"} in [e.get("secretRef") for e in container["envFrom"]]
+        assert {"name": "cod-config"} in [e.get("configMapRef") for e in container["envFrom"]]
         assert deployment["metadata"]["name"] in budgets
     assert any(
         r["kind"] == "HorizontalPodAutoscaler" and r["spec"]["scaleTargetRef"]["name"] == "ingest" for r in resources
     )
     scoring = next(d for d in deployments if d["metadata"]["name"] == "scoring")
     assert scoring["spec"]["replicas"] <= next(t.partitions for t in TOPICS if t.name == "response.enriched.v1")
+
+
+def named(resources: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
+    return next(r for r in resources if r["kind"] == kind and r["metadata"]["name"] == name)
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_service_runs_on_its_port_and_is_scraped(overlay: str) -> None:
+    resources = kustomize(overlay)
+    monitor = next(r for r in resources if r["kind"] == "ServiceMonitor")
+    selected = monitor["spec"]["selector"]["matchLabels"].items()
+    scraped_ports = {endpoint["port"] for endpoint in monitor["spec"]["endpoints"]}
+    for name, port in SERVICES.items():
+        container = named(resources, "Deployment", name)["spec"]["template"]["spec"]["containers"][0]
+        assert container["args"] == [f"services.{name}"]
+        assert container["ports"] == [{"name": "http", "containerPort": port, "protocol": "TCP"}]
+        assert {"name": "COD_HTTP_PORT", "value": str(port)} in container["env"]
+        service = named(resources, "Service", name)
+        assert service["spec"]["selector"] == {"app.kubernetes.io/name": name}
+        assert service["spec"]["ports"][0]["port"] == port
+        assert selected <= service["metadata"]["labels"].items(), f"the ServiceMonitor misses {name}"
+        assert service["spec"]["ports"][0]["name"] in scraped_ports
+
+
+def test_the_backoffice_reaches_the_other_services_and_its_own_secret() -> None:
+    resources = kustomize("production")
+    config = next(r for r in resources if r["kind"] == "ConfigMap")["data"]
+    for name in ("ingest", "scoring", "publisher"):
+        assert config[f"COD_{name.upper()}_URL"] == f"http://{name}:{SERVICES[name]}"
+    assert {"COD_FORM_PUBLIC_URL", "COD_RESULTS_PUBLIC_URL"} <= set(config)
+    # Each service has its own database: a shared COD_MONGO_DATABASE would merge them.
+    assert "COD_MONGO_DATABASE" not in config
+    assert not {key for key in config if re.search(r"TOKEN|SECRET|STAFF", key)}, "secrets belong in Secrets"
+    deployments = {r["metadata"]["name"]: r for r in resources if r["kind"] == "Deployment"}
+    for name, deployment in deployments.items():
+        env = deployment["spec"]["template"]["spec"]["containers"][0]["env"]
+        bootstrap = [e for e in env if e["name"] == "COD_STAFF_BOOTSTRAP"]
+        if name == "backoffice":
+            assert bootstrap == [
+                {
+                    "name": "COD_STAFF_BOOTSTRAP",
+                    "valueFrom": {"secretKeyRef": {"name": "cod-backoffice-secrets", "key": "COD_STAFF_BOOTSTRAP"}},
+                }
+            ]
+        else:
+            assert not bootstrap, f"only the backoffice reads the staff account ({name})"
 
 
 def test_the_strimzi_topics_agree_with_the_topics_the_services_create() -> None:
