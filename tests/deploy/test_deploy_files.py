@@ -367,4 +367,23 @@ def test_the_dashboard_and_the_alerts_use_documented_metrics_only() -> None:
         "Fraîcheur des classements / Rankings freshness (p50, p99)",
         "Retard des consommateurs / Consumer lag",
         "Erreurs HTTP / HTTP errors (5xx per minute)",
+        "Connexions des agents / Staff sign-ins (per hour)",
+        "Textes conservés / Texts stored (per minute)",
     }
+
+
+def watched_jobs(expression: str) -> set[str]:
+    found = re.search(r'up\{job=~"([a-z|]+)"\}', expression)
+    assert found, expression
+    return set(found.group(1).split("|"))
+
+
+def test_the_alerts_and_the_dashboard_watch_every_service() -> None:
+    rules = yaml.safe_load((DEPLOY / "prometheus" / "alerts.yml").read_text())
+    down = next(r for g in rules["groups"] for r in g["rules"] if r["alert"] == "ServiceDown")
+    assert watched_jobs(down["expr"]) == set(SERVICES)
+    dashboard = json.loads((DEPLOY / "grafana" / "dashboards" / "consultation.json").read_text())
+    up = next(p for p in dashboard["panels"] if p["title"] == "Services en ligne / Services up")
+    assert watched_jobs(up["targets"][0]["expr"]) == set(SERVICES)
+    ids = [p["id"] for p in dashboard["panels"]]
+    assert len(ids) == len(set(ids)), "panel ids are unique"
