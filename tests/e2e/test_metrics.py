@@ -10,7 +10,7 @@ import httpx
 from aiokafka import AIOKafkaProducer
 
 from shared.topics import RESPONSES_ENRICHED, RESPONSES_SUBMITTED
-from tests.e2e.conftest import Pipeline
+from tests.e2e.conftest import STAFF_NAME, STAFF_PASSWORD, Pipeline
 from tests.e2e.helpers import body_for, poll, post, published_results
 
 DOCUMENTED = Path(__file__).resolve().parents[2] / "docs" / "metrics.md"
@@ -24,6 +24,7 @@ MOVE_UNDER_FAULTS_ONLY = {
     "publisher_disagreements_total",
     "publisher_publications_in_progress",
     "publisher_unpublished_close_age_seconds",
+    "backoffice_batch_retries_total",
 }
 
 
@@ -31,7 +32,7 @@ def documented() -> dict[str, list[str]]:
     """Metric name -> services that expose it, from the documentation's table."""
     found = {}
     for name, services in re.findall(r"^\| `([a-z_]+)` \| ([a-z, ]+) \|", DOCUMENTED.read_text(), re.MULTILINE):
-        found[name] = ["ingest", "catalogue", "scoring", "publisher"] if services == "all" else [services]
+        found[name] = ["ingest", "catalogue", "scoring", "publisher", "backoffice"] if services == "all" else [services]
     return found
 
 
@@ -44,6 +45,22 @@ def values(text: str, name: str) -> dict[str, float]:
             if re.match(re.escape(name) + r"(_total|_count|_sum|_bucket|_created)?(\{|$)", series):
                 samples[series] = float(value)
     return samples
+
+
+async def staff_signs_in_and_out(pipeline: Pipeline) -> None:
+    """A staff member signs in to the workspace and out again: its sign-in and audit series move."""
+    async with httpx.AsyncClient(base_url=pipeline.url("backoffice"), timeout=30) as staff:
+        form = await staff.get("/connexion")
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
+        assert csrf is not None
+        signed_in = await staff.post(
+            "/connexion", data={"csrf_token": csrf.group(1), "username": STAFF_NAME, "password": STAFF_PASSWORD}
+        )
+        assert signed_in.status_code == 303, signed_in.text
+        page = await staff.get("/consultations")
+        session_csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+        assert session_csrf is not None
+        assert (await staff.post("/deconnexion", data={"csrf_token": session_csrf.group(1)})).status_code == 303
 
 
 async def scrape(client: httpx.AsyncClient, pipeline: Pipeline) -> dict[str, str]:
@@ -82,6 +99,7 @@ async def test_every_service_serves_valid_metrics_and_the_documented_series_move
         closed = await client.post(f"{ingest}/v1/consultations/{cid}/close", headers=pipeline.admin())
         assert closed.status_code == 200
         await published_results(client, pipeline, cid)
+        await staff_signs_in_and_out(pipeline)
 
         async def not_moved() -> list[str]:
             after = await scrape(client, pipeline)
