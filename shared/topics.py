@@ -11,6 +11,9 @@ RESPONSES_SUBMITTED = "response.submitted.v1"
 RESPONSES_ENRICHED = "response.enriched.v1"
 RESULTS_PUBLISHED = "results.published.v1"
 DEAD_LETTERS = "deadletter.v1"
+COMMITMENTS = "commitment.recorded.v1"
+EXCERPTS = "excerpt.approved.v1"
+FOLLOW_UPS = "followup.requested.v1"
 
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 
@@ -39,6 +42,10 @@ TOPICS: tuple[TopicSpec, ...] = (
         configs={"retention.ms": "-1", "max.message.bytes": str(MAX_MESSAGE_BYTES)},
     ),
     TopicSpec(DEAD_LETTERS, partitions=1, configs={"retention.ms": "-1"}),
+    # Compacted state: each commitment's and excerpt's latest version, each follow-up request until ended.
+    TopicSpec(COMMITMENTS, partitions=1, compacted=True),
+    TopicSpec(EXCERPTS, partitions=1, compacted=True),
+    TopicSpec(FOLLOW_UPS, partitions=1, compacted=True),
 )
 
 # Consumer groups whose progress the publisher reads to know that every response is scored.

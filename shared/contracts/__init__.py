@@ -7,6 +7,15 @@ from shared.contracts.catalogue import (
     DatasetStatus,
     DatasetSummary,
 )
+from shared.contracts.commitments import (
+    CommitmentKind,
+    CommitmentRecorded,
+    CommitmentStatus,
+    ExcerptApproved,
+    ExcerptKind,
+    FollowUpRequested,
+    StatusChange,
+)
 from shared.contracts.consultations import ConsultationDefined
 from shared.contracts.deadletters import MessageDeadLettered
 from shared.contracts.questionnaire import (
@@ -42,6 +51,9 @@ __all__ = [
     "IMPROVEMENT_LABELS",
     "PRIVACY_NOTICE",
     "PROFILE_LABELS",
+    "CommitmentKind",
+    "CommitmentRecorded",
+    "CommitmentStatus",
     "Consent",
     "ConsultationDefined",
     "Contract",
@@ -54,6 +66,9 @@ __all__ = [
     "DatasetStatus",
     "DatasetSummary",
     "Event",
+    "ExcerptApproved",
+    "ExcerptKind",
+    "FollowUpRequested",
     "ImprovementKind",
     "ImprovementRequest",
     "MessageDeadLettered",
@@ -70,6 +85,7 @@ __all__ = [
     "ResponseForm",
     "ResponseSubmitted",
     "ResultsPublished",
+    "StatusChange",
     "Suggestion",
     "SuggestionMatch",
     "Tally",
