@@ -4,24 +4,33 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from services.backoffice.auth import StaffAuth
+from services.backoffice.commitment_pages import commitment_pages, commitments_api
+from services.backoffice.commitments import Commitments
 from services.backoffice.handlers import SERVICE, BackofficeMetrics, build_router
 from services.backoffice.repository import MongoContributionRepository, MongoStaffRepository
 from services.backoffice.settings import BackofficeSettings
 from services.backoffice.upstream import Upstream
-from services.backoffice.web import HERE, Pages, Ports, install_page_handlers, workspace_router
-from shared.contracts import ConsultationDefined, utc_now
+from services.backoffice.web import HERE, Guard, Pages, Ports, install_page_handlers, workspace_router
+from shared.contracts import (
+    CommitmentRecorded,
+    ConsultationDefined,
+    DatasetCatalogued,
+    ExcerptApproved,
+    utc_now,
+)
 from shared.http import service_app
 from shared.kafka import BrokerPublisher, StateView, make_broker, prepare_topics
 from shared.metrics import make_registry
 from shared.mongo import make_mongo_client, mongo_ping
 from shared.service import retry_until
-from shared.topics import CONSULTATIONS
+from shared.topics import CATALOGUE_DATASETS, COMMITMENTS, CONSULTATIONS, EXCERPTS
 from shared.web import DSFR_URL, dsfr_static
 
 
@@ -33,10 +42,28 @@ def create_app(settings: BackofficeSettings) -> FastAPI:
     staff = MongoStaffRepository(mongo, settings.mongo_database)
     contributions = MongoContributionRepository(mongo, settings.mongo_database)
     consultations = StateView(settings.kafka_bootstrap, CONSULTATIONS, ConsultationDefined, logger)
+    commitment_view = StateView(settings.kafka_bootstrap, COMMITMENTS, CommitmentRecorded, logger)
+    excerpt_view = StateView(settings.kafka_bootstrap, EXCERPTS, ExcerptApproved, logger)
+    catalogue = StateView(
+        settings.kafka_bootstrap,
+        CATALOGUE_DATASETS,
+        DatasetCatalogued,
+        logger,
+        on_change=lambda key, entry: commitments.dataset_changed(key, entry),
+    )
     upstream = Upstream(settings)
     auth = StaffAuth(staff, settings)
     stopping = asyncio.Event()
     broker = make_broker(settings, registry, SERVICE)
+    commitments = Commitments(
+        commitment_view,
+        excerpt_view,
+        catalogue,
+        BrokerPublisher(broker),
+        staff,
+        lambda action: metrics.actions.labels(action).inc(),
+        logger,
+    )
     broker.include_router(
         build_router(
             settings.consumer_group,
@@ -59,12 +86,16 @@ def create_app(settings: BackofficeSettings) -> FastAPI:
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await prepare_topics(settings, logger)
         await retry_until("prepare MongoDB", prepare_store, settings.startup_timeout_s, logger)
-        await retry_until("read consultations", consultations.start, settings.startup_timeout_s, logger)
         await retry_until("connect to Kafka", broker.start, settings.startup_timeout_s, logger)
+        for name, view in views.items():
+            await retry_until(f"read {name}", view.start, settings.startup_timeout_s, logger)
+            await asyncio.wait_for(view.ready.wait(), settings.startup_timeout_s)
         yield
         stopping.set()  # live pages end their streams; a batch retrying in place gives up, uncommitted
+        await commitments.drain()
+        for view in views.values():
+            await view.stop()
         await broker.stop()
-        await consultations.stop()
         await upstream.close()
         await mongo.close()
 
@@ -74,8 +105,16 @@ def create_app(settings: BackofficeSettings) -> FastAPI:
     async def mongo_ready() -> bool:
         return await mongo_ping(mongo)
 
+    # Commitments before the catalogue: a dataset seen opening fulfils the commitments already read.
+    views: dict[str, StateView[Any]] = {
+        "consultations": consultations,
+        "commitments": commitment_view,
+        "excerpts": excerpt_view,
+        "catalogue": catalogue,
+    }
+
     async def views_ready() -> bool:
-        return consultations.ready.is_set()
+        return all(view.ready.is_set() for view in views.values())
 
     app = service_app(
         SERVICE, lifespan, {"kafka": broker_ready, "mongodb": mongo_ready, "consultations": views_ready}, registry
@@ -84,7 +123,9 @@ def create_app(settings: BackofficeSettings) -> FastAPI:
     install_page_handlers(app, pages)
     app.mount(DSFR_URL, dsfr_static(), name="dsfr")
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
-    app.include_router(
-        workspace_router(Ports(settings, auth, staff, contributions, upstream, consultations, metrics, stopping), pages)
-    )
+    guard = Guard(auth, pages)
+    ports = Ports(settings, auth, staff, contributions, upstream, consultations, metrics, stopping)
+    app.include_router(workspace_router(ports, pages, guard))
+    app.include_router(commitment_pages(settings, pages, guard, commitments, contributions, consultations))
+    app.include_router(commitments_api(settings, commitments, consultations))
     return app

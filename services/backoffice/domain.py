@@ -1,14 +1,27 @@
 """What the workspace knows, as pure functions: the texts a response carries, their search form,
 the state of a consultation, sign-in throttling, and the geometry of the charts."""
 
+import hashlib
 import unicodedata
+import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from enum import StrEnum
 from typing import Any
 
-from shared.contracts import ConsultationDefined, ResponseEnriched
+from pydantic import ValidationError
+
+from shared.contracts import (
+    CommitmentKind,
+    CommitmentRecorded,
+    CommitmentStatus,
+    ConsultationDefined,
+    DatasetRecord,
+    DatasetStatus,
+    ResponseEnriched,
+    StatusChange,
+)
 
 
 class TextKind(StrEnum):
@@ -182,3 +195,118 @@ def daily_series(first_days: dict[str, int], start: date, end: date) -> list[tup
         rows.append((day.isoformat(), new, total))
         day += timedelta(days=1)
     return rows
+
+
+# --- commitments and excerpts ------------------------------------------------------------------------
+
+FINAL_STATUSES = frozenset({CommitmentStatus.DONE, CommitmentStatus.DROPPED})
+FINAL_STATUS_KEPT = (
+    "un engagement tenu ou abandonné ne change plus de statut / a commitment done or dropped keeps its status"
+)
+
+
+class CommitmentRefused(ValueError):
+    """A change of commitment that the rules do not allow; the message says why, in French and English."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+@dataclass(frozen=True)
+class CommitmentDraft:
+    """What staff (or the API) say of a commitment."""
+
+    consultation_id: str
+    commitment_id: str
+    kind: CommitmentKind
+    dataset_id: str | None
+    suggestion_key: str | None
+    title: str
+    service: str
+    target: str
+    status: CommitmentStatus
+    note_fr: str
+    note_en: str | None = None
+    reason: str | None = None
+    done_url: str | None = None
+
+
+def record_commitment(
+    previous: CommitmentRecorded | None, draft: CommitmentDraft, at: datetime, by: str = "staff"
+) -> CommitmentRecorded:
+    """The commitment's new state: the draft, with a history step when its status changes. What it
+    names cannot change once made, and a commitment done or dropped stays so."""
+    if previous is not None:
+        if (previous.kind, previous.dataset_id, previous.suggestion_key) != (
+            draft.kind,
+            draft.dataset_id,
+            draft.suggestion_key,
+        ):
+            raise CommitmentRefused("kind", "un engagement garde son objet / a commitment keeps what it is about")
+        if previous.status in FINAL_STATUSES and draft.status is not previous.status:
+            raise CommitmentRefused("status", FINAL_STATUS_KEPT)
+    history = list(previous.history) if previous else []
+    if previous is None or previous.status is not draft.status:
+        note = draft.reason if draft.status is CommitmentStatus.DROPPED else None
+        note = draft.done_url if draft.status is CommitmentStatus.DONE else note
+        history.append(StatusChange(status=draft.status, at=at, by=by, note=note))
+    key = f"{draft.consultation_id}:{draft.commitment_id}"
+    try:
+        return CommitmentRecorded(
+            event_id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"commitment:{key}:{at.isoformat()}:{draft.status}")),
+            occurred_at=at,
+            consultation_id=draft.consultation_id,
+            commitment_id=draft.commitment_id,
+            kind=draft.kind,
+            dataset_id=draft.dataset_id,
+            suggestion_key=draft.suggestion_key,
+            title=draft.title,
+            service=draft.service,
+            target=draft.target,
+            status=draft.status,
+            note_fr=draft.note_fr,
+            note_en=draft.note_en or None,
+            reason=draft.reason or None,
+            done_url=draft.done_url or None,
+            history=history,
+            updated_at=at,
+        )
+    except ValidationError as error:
+        first = error.errors()[0]
+        field = str(first["loc"][0]) if first.get("loc") else "form"
+        raise CommitmentRefused(field, str(first["msg"]).removeprefix("Value error, ")) from None
+
+
+def opened_by_the_catalogue(
+    commitments: Iterable[CommitmentRecorded], dataset: DatasetRecord, at: datetime
+) -> list[CommitmentRecorded]:
+    """Commitments to open this dataset that its opening in the catalogue fulfils: done, with the link to
+    the open dataset, with no staff action."""
+    if dataset.status is not DatasetStatus.OPEN:
+        return []
+    link = _opened_link(dataset)
+    done = []
+    for commitment in commitments:
+        if (
+            commitment.kind is CommitmentKind.OPEN
+            and commitment.dataset_id == dataset.dataset_id
+            and commitment.status not in FINAL_STATUSES
+        ):
+            draft = CommitmentDraft(
+                **{f: getattr(commitment, f) for f in CommitmentDraft.__dataclass_fields__}
+                | {"status": CommitmentStatus.DONE, "done_url": link}
+            )
+            done.append(record_commitment(commitment, draft, max(at, commitment.updated_at), by="catalogue"))
+    return done
+
+
+def _opened_link(dataset: DatasetRecord) -> str | None:
+    opened_as = getattr(dataset, "opened_as", None)
+    url = getattr(opened_as, "url", None) if opened_as is not None else None
+    return url or dataset.url
+
+
+def excerpt_id(text_id: str) -> str:
+    """A stable public id for an excerpt that says nothing of the respondent it comes from."""
+    return hashlib.sha256(text_id.encode()).hexdigest()[:16]

@@ -10,6 +10,7 @@ import secrets
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -35,6 +36,7 @@ from services.backoffice.repository import ContributionRepository, StaffReposito
 from services.backoffice.settings import BackofficeSettings
 from services.backoffice.upstream import Upstream, UpstreamError
 from shared.contracts import ConsultationDefined, ImprovementKind, Priority, Profile, utc_now
+from shared.http import problem
 from shared.kafka import StateView
 from shared.web import page_templates, render_page
 
@@ -129,6 +131,28 @@ class Pages:
         return self.templates.get_template(name).render(**(self.context(request, session) | values))
 
 
+class Guard:
+    """Who may see a page, and whether a posted form comes from this workspace."""
+
+    def __init__(self, auth: StaffAuth, pages: Pages) -> None:
+        self._auth = auth
+        self._pages = pages
+
+    async def staff(self, request: Request) -> StaffSession:
+        session = await self._auth.session(request.cookies.get(SESSION_COOKIE), utc_now())
+        if session is None:
+            raise SignInRequired(request.url.path + (f"?{request.url.query}" if request.url.query else ""))
+        return session
+
+    async def form(self, request: Request, session: StaffSession) -> dict[str, str]:
+        """The posted form, once its CSRF token matches the session's."""
+        form = await request.form()
+        fields = {key: str(value) for key, value in form.items()}
+        if not same_secret(fields.get("csrf_token"), session.csrf):
+            raise PageError(403, "forbidden_title", translator(self._pages.lang(request))("forbidden_csrf"))
+        return fields
+
+
 def install_page_handlers(app: FastAPI, pages: Pages) -> None:
     async def sign_in_first(request: Request, error: Exception) -> Response:
         assert isinstance(error, SignInRequired)
@@ -141,11 +165,14 @@ def install_page_handlers(app: FastAPI, pages: Pages) -> None:
     async def not_found(request: Request, error: Exception) -> Response:
         assert isinstance(error, StarletteHTTPException)
         if request.url.path.startswith(("/v1/", "/static/")) or error.status_code != 404:
-            return Response(status_code=error.status_code)
+            detail = str(error.detail) if error.detail else None
+            return problem(error.status_code, HTTPStatus(error.status_code).phrase, detail, headers=error.headers)
         return pages.render(request, "message.html", None, 404, title_key="not_found")
 
     async def crash(request: Request, error: Exception) -> Response:
-        logging.getLogger("backoffice").error("page failed", exc_info=error, extra={"path": request.url.path})
+        logging.getLogger("backoffice").error("request failed", exc_info=error, extra={"path": request.url.path})
+        if request.url.path.startswith("/v1/"):
+            return problem(500, "Internal Server Error", "The error was logged.")
         return pages.render(request, "message.html", None, 500, title_key="unavailable")
 
     app.add_exception_handler(Exception, crash)
@@ -161,23 +188,10 @@ def local_path(candidate: str | None, default: str = "/consultations") -> str:
     return default
 
 
-def workspace_router(ports: Ports, pages: Pages) -> APIRouter:
+def workspace_router(ports: Ports, pages: Pages, guard: Guard) -> APIRouter:
     router = APIRouter(include_in_schema=False)
     settings = ports.settings
-
-    async def staff_of(request: Request) -> StaffSession:
-        session = await ports.auth.session(request.cookies.get(SESSION_COOKIE), utc_now())
-        if session is None:
-            raise SignInRequired(request.url.path + (f"?{request.url.query}" if request.url.query else ""))
-        return session
-
-    async def form_of(request: Request, session: StaffSession) -> dict[str, str]:
-        """The posted form, once its CSRF token matches the session's."""
-        form = await request.form()
-        fields = {key: str(value) for key, value in form.items()}
-        if not same_secret(fields.get("csrf_token"), session.csrf):
-            raise PageError(403, "forbidden_title", translator(pages.lang(request))("forbidden_csrf"))
-        return fields
+    staff_of, form_of = guard.staff, guard.form
 
     async def audit(session: StaffSession, action: str, target: str, detail: str = "") -> None:
         await ports.staff.audit(utc_now(), session.username, action, target, detail)

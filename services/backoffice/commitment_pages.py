@@ -1,0 +1,345 @@
+"""Pages and API of the ministry's commitments and of the excerpts approved for publication."""
+
+import hashlib
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Path, Request
+from fastapi.responses import RedirectResponse, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from services.backoffice.commitments import Commitments, NotRecorded
+from services.backoffice.domain import CommitmentDraft, CommitmentRefused, excerpt_id
+from services.backoffice.repository import ContributionRepository, StaffSession
+from services.backoffice.settings import BackofficeSettings
+from services.backoffice.web import Guard, PageError, Pages
+from shared.contracts import (
+    CommitmentKind,
+    CommitmentRecorded,
+    CommitmentStatus,
+    ConsultationDefined,
+    ExcerptKind,
+)
+from shared.contracts.commitments import TARGET
+from shared.http import ProblemError, problem_responses, require_admin
+from shared.kafka import StateView
+
+TARGET_FORMAT = "un trimestre (2027-T2) ou une date (2027-06-30) / a quarter (2027-T2) or a day (2027-06-30)"
+WHAT_IT_NAMES = (
+    "un engagement d'ajout nomme un groupe de suggestions, les autres un jeu de données / "
+    "a commitment to add names a suggestion group, the others a dataset"
+)
+REASON_REQUIRED = "un abandon donne sa raison publique / a dropped commitment gives its public reason"
+NOTE_REQUIRED = "une note publique en français est requise / a public note in French is required"
+DRAFT_FIELDS = ("title", "service", "target", "status", "note_fr", "note_en", "reason", "done_url")
+
+
+def default_commitment_id(kind: str, key: str) -> str:
+    """One commitment of a kind per dataset or group unless staff choose otherwise."""
+    return f"{kind}-{hashlib.sha256(key.encode()).hexdigest()[:10]}"
+
+
+def commitment_pages(
+    settings: BackofficeSettings,
+    pages: Pages,
+    guard: Guard,
+    commitments: Commitments,
+    contributions: ContributionRepository,
+    consultations: StateView[ConsultationDefined],
+) -> APIRouter:
+    router = APIRouter(include_in_schema=False)
+
+    def consultation_or_404(consultation_id: str) -> ConsultationDefined:
+        consultation = consultations.get(consultation_id)
+        if consultation is None:
+            raise PageError(404, "not_found")
+        return consultation
+
+    @router.get("/consultations/{consultation_id}/engagements")
+    async def commitment_list(request: Request, consultation_id: str, notice: str | None = None) -> Response:
+        session = await guard.staff(request)
+        consultation = consultation_or_404(consultation_id)
+        return pages.render(
+            request,
+            "commitments.html",
+            session,
+            consultation=consultation,
+            commitments=commitments.of(consultation_id),
+            excerpts=commitments.excerpts_of(consultation_id),
+            notice=notice if notice in ("saved", "approved", "withdrawn") else None,
+        )
+
+    def commitment_form(
+        request: Request,
+        session: StaffSession,
+        consultation: ConsultationDefined,
+        values: dict[str, Any],
+        existing: CommitmentRecorded | None,
+        errors: dict[str, str] | None = None,
+        status: int = 200,
+    ) -> Response:
+        return pages.render(
+            request,
+            "commitment_form.html",
+            session,
+            status,
+            consultation=consultation,
+            values=values,
+            existing=existing,
+            errors=errors or {},
+            kinds=list(CommitmentKind),
+            statuses=list(CommitmentStatus),
+        )
+
+    @router.get("/consultations/{consultation_id}/engagements/nouveau")
+    async def new_commitment(
+        request: Request,
+        consultation_id: str,
+        type: str = "open",
+        jeu: str | None = None,
+        groupe: str | None = None,
+        titre: str | None = None,
+    ) -> Response:
+        session = await guard.staff(request)
+        consultation = consultation_or_404(consultation_id)
+        kind = CommitmentKind(type) if type in {k.value for k in CommitmentKind} else CommitmentKind.OPEN
+        key = groupe if kind is CommitmentKind.ADD else jeu
+        if not key:
+            raise PageError(404, "not_found")
+        existing = commitments.get(consultation_id, default_commitment_id(kind.value, key))
+        if existing is not None:
+            return RedirectResponse(
+                f"/consultations/{consultation_id}/engagements/{existing.commitment_id}", status_code=303
+            )
+        values = {
+            "commitment_id": default_commitment_id(kind.value, key),
+            "kind": kind.value,
+            "dataset_id": jeu if kind is not CommitmentKind.ADD else "",
+            "suggestion_key": groupe if kind is CommitmentKind.ADD else "",
+            "title": titre or (commitments.title_of(jeu) if jeu else None) or key,
+            "service": commitments.service_of(jeu) if jeu else "",
+            "target": "",
+            "status": CommitmentStatus.PLANNED.value,
+            "note_fr": "",
+            "note_en": "",
+            "reason": "",
+            "done_url": "",
+        }
+        return commitment_form(request, session, consultation, values, None)
+
+    @router.get("/consultations/{consultation_id}/engagements/{commitment_id}")
+    async def edit_commitment(request: Request, consultation_id: str, commitment_id: str) -> Response:
+        session = await guard.staff(request)
+        consultation = consultation_or_404(consultation_id)
+        existing = commitments.get(consultation_id, commitment_id)
+        if existing is None:
+            raise PageError(404, "not_found")
+        values = existing.model_dump(mode="json") | {"note_en": existing.note_en or "", "reason": existing.reason or ""}
+        values["done_url"] = existing.done_url or ""
+        return commitment_form(request, session, consultation, values, existing)
+
+    @router.post("/consultations/{consultation_id}/engagements/nouveau")
+    @router.post("/consultations/{consultation_id}/engagements/{commitment_id}")
+    async def save_commitment(request: Request, consultation_id: str, commitment_id: str | None = None) -> Response:
+        session = await guard.staff(request)
+        consultation = consultation_or_404(consultation_id)
+        fields = await guard.form(request, session)
+        existing = commitments.get(consultation_id, commitment_id) if commitment_id else None
+        values: dict[str, Any] = {key: fields.get(key, "").strip() for key in (*DRAFT_FIELDS, "commitment_id", "kind")}
+        values["dataset_id"] = fields.get("dataset_id") or None
+        values["suggestion_key"] = fields.get("suggestion_key") or None
+        if existing is not None:
+            values |= {
+                "commitment_id": existing.commitment_id,
+                "kind": existing.kind.value,
+                "dataset_id": existing.dataset_id,
+                "suggestion_key": existing.suggestion_key,
+            }
+        try:
+            draft = _draft(consultation_id, values)
+            await commitments.record(draft, session.username)
+        except CommitmentRefused as refused:
+            return commitment_form(request, session, consultation, values, existing, {refused.field: str(refused)}, 422)
+        except NotRecorded:
+            raise PageError(503, "unavailable") from None
+        return RedirectResponse(f"/consultations/{consultation_id}/engagements?notice=saved", status_code=303)
+
+    # --- excerpts ------------------------------------------------------------------------------------
+
+    @router.get("/consultations/{consultation_id}/extraits/nouveau")
+    async def new_excerpt(request: Request, consultation_id: str, texte: str) -> Response:
+        session = await guard.staff(request)
+        consultation = consultation_or_404(consultation_id)
+        text = await contributions.text(consultation_id, texte)
+        if text is None or text["kind"] not in {k.value for k in ExcerptKind}:
+            raise PageError(404, "not_found")
+        original = text.get("comment") or text.get("description") or ""
+        return pages.render(
+            request,
+            "excerpt_form.html",
+            session,
+            consultation=consultation,
+            text=text,
+            text_id=texte,
+            original=original,
+        )
+
+    @router.post("/consultations/{consultation_id}/extraits/nouveau")
+    async def approve_excerpt(request: Request, consultation_id: str) -> Response:
+        session = await guard.staff(request)
+        consultation_or_404(consultation_id)
+        fields = await guard.form(request, session)
+        text = await contributions.text(consultation_id, fields.get("text_id", ""))
+        edited = fields.get("text", "").strip()[:2000]
+        if text is None or not edited:
+            raise PageError(404, "not_found")
+        kind = ExcerptKind(text["kind"])
+        await commitments.approve(  # a NotRecorded becomes the 503 page
+            consultation_id,
+            excerpt_id(fields["text_id"]),
+            kind,
+            text.get("dataset_title") or text.get("group_title") or "",
+            edited,
+            session.username,
+            dataset_id=text.get("dataset_id") if kind is ExcerptKind.IMPROVEMENT else None,
+            group_key=text.get("group_key") if kind is ExcerptKind.SUGGESTION else None,
+        )
+        return RedirectResponse(f"/consultations/{consultation_id}/engagements?notice=approved", status_code=303)
+
+    @router.post("/consultations/{consultation_id}/extraits/{excerpt}/retrait")
+    async def withdraw_excerpt(request: Request, consultation_id: str, excerpt: str) -> Response:
+        session = await guard.staff(request)
+        consultation_or_404(consultation_id)
+        await guard.form(request, session)
+        await commitments.withdraw(consultation_id, excerpt, session.username)
+        return RedirectResponse(f"/consultations/{consultation_id}/engagements?notice=withdrawn", status_code=303)
+
+    return router
+
+
+class CommitmentBody(BaseModel):
+    """The body of `PUT /v1/consultations/{id}/commitments/{commitment_id}`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: CommitmentKind
+    dataset_id: str | None = Field(default=None, description="The dataset (kinds open and improve).")
+    suggestion_key: str | None = Field(default=None, description="The suggestion group (kind add).")
+    title: str | None = Field(default=None, max_length=300, description="Defaults to the catalogue's title.")
+    service: str | None = Field(default=None, max_length=300, description="Defaults to the census's service.")
+    target: str = Field(description="A quarter `2027-T2` or a day `2027-06-30`.")
+    status: CommitmentStatus = CommitmentStatus.PLANNED
+    note: str = Field(min_length=1, max_length=2000, description="Public note, in French.")
+    note_en: str | None = Field(default=None, max_length=2000, description="Public note, in English.")
+    reason: str | None = Field(default=None, max_length=2000, description="Public reason, when dropped.")
+    done_url: str | None = Field(default=None, max_length=500, description="Link to the dataset, when done.")
+
+
+def commitments_api(
+    settings: BackofficeSettings, commitments: Commitments, consultations: StateView[ConsultationDefined]
+) -> APIRouter:
+    """The same for administrators' scripts, with their bearer token."""
+    router = APIRouter(tags=["commitments"])
+    admin_token = settings.admin_token.get_secret_value()
+
+    def consultation_or_404(consultation_id: str) -> None:
+        if consultations.get(consultation_id) is None:
+            raise ProblemError(404, "Not Found", f"No consultation {consultation_id!r}.")
+
+    @router.put(
+        "/v1/consultations/{consultation_id}/commitments/{commitment_id}",
+        responses=problem_responses(401, 404, 422, 503),
+    )
+    async def put_commitment(
+        consultation_id: str,
+        commitment_id: Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")],
+        body: CommitmentBody,
+        authorization: Annotated[str | None, Header()] = None,
+    ) -> CommitmentRecorded:
+        """Record a commitment or change it (its status history is kept)."""
+        require_admin(authorization, admin_token)
+        consultation_or_404(consultation_id)
+        values = body.model_dump() | {"commitment_id": commitment_id, "note_fr": body.note}
+        values["title"] = body.title or (commitments.title_of(body.dataset_id) if body.dataset_id else None)
+        values["title"] = values["title"] or body.suggestion_key or body.dataset_id or commitment_id
+        values["service"] = body.service or (commitments.service_of(body.dataset_id) if body.dataset_id else "")
+        try:
+            return await commitments.record(_draft(consultation_id, values), "api")
+        except CommitmentRefused as refused:
+            raise ProblemError(
+                422, "Invalid request", str(refused), errors=[{"pointer": f"/{refused.field}", "detail": str(refused)}]
+            ) from None
+        except NotRecorded:
+            raise ProblemError(
+                503,
+                "Service Unavailable",
+                "Kafka did not take the commitment; nothing was recorded.",
+                headers={"Retry-After": "5"},
+            ) from None
+
+    @router.get(
+        "/v1/consultations/{consultation_id}/commitments/{commitment_id}", responses=problem_responses(401, 404)
+    )
+    async def get_commitment(
+        consultation_id: str, commitment_id: str, authorization: Annotated[str | None, Header()] = None
+    ) -> CommitmentRecorded:
+        """One commitment with its history."""
+        require_admin(authorization, admin_token)
+        found = commitments.get(consultation_id, commitment_id)
+        if found is None:
+            raise ProblemError(404, "Not Found", f"No commitment {commitment_id!r}.")
+        return found
+
+    @router.get("/v1/consultations/{consultation_id}/commitments", responses=problem_responses(401, 404))
+    async def list_commitments(
+        consultation_id: str, authorization: Annotated[str | None, Header()] = None
+    ) -> list[CommitmentRecorded]:
+        """Every commitment of a consultation."""
+        require_admin(authorization, admin_token)
+        consultation_or_404(consultation_id)
+        return commitments.of(consultation_id)
+
+    return router
+
+
+def _draft(consultation_id: str, values: dict[str, Any]) -> CommitmentDraft:
+    def text(key: str) -> str | None:
+        value = values.get(key)
+        return str(value).strip() if value not in (None, "") else None
+
+    try:
+        kind = CommitmentKind(str(values.get("kind")))
+    except ValueError:
+        raise CommitmentRefused("kind", "type d'engagement inconnu / unknown kind of commitment") from None
+    try:
+        status = CommitmentStatus(values.get("status") or CommitmentStatus.PLANNED)
+    except ValueError:
+        raise CommitmentRefused("status", "statut inconnu / unknown status") from None
+    if not text("note_fr"):
+        raise CommitmentRefused(
+            "note_fr", "une note publique en français est requise / a public note in French is required"
+        )
+    if not text("service"):
+        raise CommitmentRefused("service", "indiquez le service chargé / name the service in charge")
+    if not TARGET.match(text("target") or ""):
+        raise CommitmentRefused("target", TARGET_FORMAT)
+    if (kind is CommitmentKind.ADD) != bool(text("suggestion_key")) or (kind is not CommitmentKind.ADD) != bool(
+        text("dataset_id")
+    ):
+        raise CommitmentRefused("kind", WHAT_IT_NAMES)
+    if status is CommitmentStatus.DROPPED and not text("reason"):
+        raise CommitmentRefused("reason", REASON_REQUIRED)
+    return CommitmentDraft(
+        consultation_id=consultation_id,
+        commitment_id=str(values.get("commitment_id") or ""),
+        kind=kind,
+        dataset_id=text("dataset_id"),
+        suggestion_key=text("suggestion_key"),
+        title=text("title") or "",
+        service=text("service") or "",
+        target=text("target") or "",
+        status=status,
+        note_fr=text("note_fr") or "",
+        note_en=text("note_en"),
+        reason=text("reason"),
+        done_url=text("done_url"),
+    )
