@@ -4,7 +4,7 @@ import re
 import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from rapidfuzz import fuzz, process
@@ -13,6 +13,7 @@ from shared.contracts import (
     DatasetRecord,
     DatasetStatus,
     DatasetSummary,
+    OpenedAs,
     ResponseEnriched,
     ResponseSubmitted,
     SuggestionMatch,
@@ -176,6 +177,18 @@ def census_row_errors(row: Mapping[str, str], schema: Mapping[str, Any]) -> list
     return problems
 
 
+def _boolean(value: str | None) -> bool | None:
+    value = (value or "").strip().lower()
+    return True if value in _TRUE else False if value in _FALSE else None
+
+
+def _date(value: str | None) -> date | None:
+    try:
+        return date.fromisoformat((value or "").strip())
+    except ValueError:
+        return None
+
+
 def parse_census(
     rows: Iterable[tuple[int, Mapping[str, str]]], source: str, schema: Mapping[str, Any] | None = None
 ) -> LoadReport:
@@ -188,6 +201,9 @@ def parse_census(
         problems = census_row_errors(row, schema) if schema else []
         if not title and "titre is required" not in problems:
             problems.insert(0, "titre is required")
+        opened_on = _date(row.get("date_pub"))
+        if opened_on is None and _blank_to_none(row.get("date_pub")) and not any("date_pub " in p for p in problems):
+            problems.append(f"date_pub {row.get('date_pub')!r} is not a date")
         if problems:
             report.errors.append(RowError(source, line, "; ".join(problems)))
             continue
@@ -196,7 +212,7 @@ def parse_census(
             report.errors.append(RowError(source, line, f"duplicate title {title!r}"))
             continue
         seen.add(dataset_id)
-        published = bool(_blank_to_none(row.get("date_pub")))
+        # `contact_personne` names people: it is left out on purpose.
         report.datasets.append(
             DatasetRecord(
                 dataset_id=dataset_id,
@@ -204,7 +220,7 @@ def parse_census(
                 organisation=_blank_to_none(row.get("nom_orga")),
                 theme=_blank_to_none(row.get("domaine")),
                 tags=_split(row.get("mots_cles")),
-                status=DatasetStatus.OPEN if published else DatasetStatus.NOT_OPEN,
+                status=DatasetStatus.OPEN if opened_on else DatasetStatus.NOT_OPEN,
                 formats=_split(row.get("format")),
                 frequency=_blank_to_none(row.get("freq_maj")),
                 spatial_granularity=_blank_to_none(row.get("couv_geo")),
@@ -212,6 +228,15 @@ def parse_census(
                 acronym=_blank_to_none(row.get("si")),
                 url=_blank_to_none(row.get("url")),
                 source=source,
+                service=_blank_to_none(row.get("service")),
+                sous_direction=_blank_to_none(row.get("sous_direction")),
+                producer_type=_blank_to_none(row.get("producteur_type")),
+                service_contact=_blank_to_none(row.get("contact_service")),
+                personal_data=_boolean(row.get("donnees_perso")),
+                confidential=_boolean(row.get("donnees_secret")),
+                intellectual_property=_boolean(row.get("donnees_pi")),
+                release_constraints=_cut(row.get("donnees_diffusion")),
+                opened_as=OpenedAs(opened_on=opened_on) if opened_on else None,
             )
         )
     return report

@@ -6,6 +6,7 @@ from shared.contracts.catalogue import (
     DatasetRecord,
     DatasetStatus,
     DatasetSummary,
+    OpenedAs,
 )
 from shared.contracts.commitments import (
     CommitmentKind,
@@ -73,6 +74,7 @@ __all__ = [
     "ImprovementRequest",
     "MessageDeadLettered",
     "OpenRequest",
+    "OpenedAs",
     "PlatformFeedback",
     "Priority",
     "Profile",

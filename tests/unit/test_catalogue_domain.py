@@ -1,12 +1,28 @@
 import csv
 import io
-from datetime import UTC, datetime
+import json
+from datetime import UTC, date, datetime
 from pathlib import Path
 
-from services.catalogue.domain import Catalogue, census_id, changes, normalise_title, parse_open_catalogue
+from services.catalogue.domain import (
+    Catalogue,
+    census_id,
+    changes,
+    normalise_title,
+    parse_census,
+    parse_open_catalogue,
+)
 from services.catalogue.settings import CatalogueSettings
 from services.catalogue.sources import load_census_file, load_open_file
-from shared.contracts import DatasetStatus, OpenRequest, Priority, Profile, ResponseSubmitted, Suggestion
+from shared.contracts import (
+    DatasetStatus,
+    OpenedAs,
+    OpenRequest,
+    Priority,
+    Profile,
+    ResponseSubmitted,
+    Suggestion,
+)
 
 NOW = datetime(2026, 12, 1, tzinfo=UTC)
 SETTINGS = CatalogueSettings()
@@ -14,6 +30,7 @@ assert SETTINGS.open_catalogue_path
 assert SETTINGS.census_path
 OPEN_FILE: Path = SETTINGS.open_catalogue_path
 CENSUS_FILE: Path = SETTINGS.census_path
+CENSUS_SCHEMA = json.loads((SETTINGS.census_schema_path or Path()).read_text(encoding="utf-8"))
 
 
 def real_catalogue() -> Catalogue:
@@ -75,6 +92,7 @@ def test_a_census_row_with_a_publication_date_is_open(tmp_path: Path) -> None:
     report = load_census_file(path, SETTINGS.census_schema_path)
     assert report.errors == []
     assert [d.status for d in report.datasets][:2] == [DatasetStatus.OPEN, DatasetStatus.NOT_OPEN]
+    assert [d.opened_as for d in report.datasets][:2] == [OpenedAs(opened_on=date(2026, 11, 26)), None]
 
 
 def test_duplicate_ids_and_missing_titles_are_refused() -> None:
@@ -154,3 +172,56 @@ def test_the_matching_in_force_keeps_its_measured_precision_and_recall() -> None
     assert scores.match_precision >= 0.92
     assert scores.match_recall >= 0.90
     assert scores.group_precision >= 0.92
+
+
+ORGANS = "Inventaire des orgues protégés au titre des monuments historiques"
+
+
+def census_rows() -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(CENSUS_FILE.read_text(encoding="utf-8"))))
+
+
+def census_row(title: str, **columns: str) -> dict[str, str]:
+    organs = next(row for row in census_rows() if row["titre"] == ORGANS)
+    return dict(organs, titre=title, **columns)
+
+
+def test_the_census_columns_on_producers_and_release_are_kept() -> None:
+    catalogue = real_catalogue()
+    organs = catalogue.datasets[census_id(ORGANS)]
+    assert (organs.service, organs.producer_type) == (
+        "Direction générale des patrimoines et de l'architecture",
+        "1. Administration centrale",
+    )
+    assert (organs.personal_data, organs.confidential, organs.intellectual_property) == (False, False, False)
+    assert organs.release_constraints == "Ouvrable"
+    assert organs.opened_as is None
+    finds = catalogue.datasets[census_id("Déclarations de découvertes archéologiques fortuites")]
+    assert finds.confidential is True
+    assert "risque de pillage" in (finds.release_constraints or "")
+
+
+def test_the_schemas_yes_no_booleans_and_blanks_are_read_and_no_persons_contact_is_kept() -> None:
+    row = census_row(
+        "Registre des carillons",
+        service="Service des patrimoines",
+        sous_direction="Sous-direction des monuments historiques",
+        contact_service="patrimoines@culture.gouv.fr",
+        contact_personne="jeanne.martin@culture.gouv.fr",
+        donnees_perso="Oui",
+        donnees_secret="Non",
+        donnees_pi="",
+    )
+    report = parse_census([(2, row)], "census.csv", CENSUS_SCHEMA)
+    assert report.errors == []
+    (dataset,) = report.datasets
+    assert dataset.sous_direction == "Sous-direction des monuments historiques"
+    assert dataset.service_contact == "patrimoines@culture.gouv.fr"
+    assert (dataset.personal_data, dataset.confidential, dataset.intellectual_property) == (True, False, None)
+    assert "jeanne.martin" not in dataset.model_dump_json()
+
+
+def test_a_publication_date_that_is_no_date_is_reported_even_without_the_schema() -> None:
+    report = parse_census([(2, census_row("Registre des carillons", date_pub="2026-02-30"))], "census.csv")
+    assert report.datasets == []
+    assert [(e.line, e.reason) for e in report.errors] == [(2, "date_pub '2026-02-30' is not a date")]
