@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import httpx
 from fastapi import FastAPI, Header, HTTPException, Query
 
-from services.catalogue.domain import Catalogue, LoadReport, changes
+from services.catalogue.domain import Catalogue, LoadReport, changes, link_opened_census
 from services.catalogue.handlers import SERVICE, CatalogueHolder, CatalogueMetrics, build_router
 from services.catalogue.settings import CatalogueSettings
 from services.catalogue.sources import DataGouvConnector, OpenDataSoftConnector, load_census_file, load_open_file
@@ -23,7 +23,8 @@ from shared.topics import CATALOGUE_DATASETS
 
 
 async def load_sources(settings: CatalogueSettings) -> LoadReport:
-    """Every configured source, the first to name a dataset winning; bad rows are reported."""
+    """Every configured source, the first to name a dataset winning, opened census datasets linked
+    to the dataset they were published as; bad rows are reported."""
     report = LoadReport()
     if settings.open_catalogue_path:
         report.extend(load_open_file(settings.open_catalogue_path))
@@ -35,6 +36,7 @@ async def load_sources(settings: CatalogueSettings) -> LoadReport:
             report.extend(await OpenDataSoftConnector(client).load())
     if settings.census_path:
         report.extend(load_census_file(settings.census_path, settings.census_schema_path))
+    report.datasets = link_opened_census(report.datasets)
     return report
 
 

@@ -6,6 +6,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from rapidfuzz import fuzz, process
 
@@ -341,6 +342,76 @@ class Catalogue:
             if all(word in haystack for word in words if word):
                 found.append(dataset)
         return sorted(found, key=lambda d: slugify(d.title))
+
+
+def _url_key(url: str) -> str:
+    """A URL without scheme, `www.`, language segment of data.gouv.fr, query or trailing slash."""
+    parts = urlsplit(url.strip())
+    path = re.sub(r"^/[a-z]{2}(?=/datasets/)", "", parts.path).rstrip("/")
+    return parts.netloc.lower().removeprefix("www.") + path
+
+
+_DATAGOUV_DATASET = re.compile(r"(?:[a-z0-9-]+\.)?data\.gouv\.fr/datasets/(?:r/)?([^/]+)")
+
+
+class OpenCatalogue:
+    """The published datasets a census dataset may have been opened as, found by URL or by title."""
+
+    def __init__(self, published: Iterable[DatasetRecord], method: MatchingMethod | None = None) -> None:
+        self._titles = Catalogue(published, method)
+        self._by_url: dict[str, DatasetRecord] = {}
+        self._by_datagouv_name: dict[str, DatasetRecord] = {}
+        for dataset in self._titles.datasets.values():
+            key = _url_key(dataset.url or "")
+            if dataset.url:
+                self._by_url.setdefault(key, dataset)
+            self._by_datagouv_name.setdefault(dataset.dataset_id, dataset)
+            if dataset.slug and _DATAGOUV_DATASET.fullmatch(key):
+                self._by_datagouv_name.setdefault(dataset.slug, dataset)
+
+    def named_by(self, url: str) -> DatasetRecord | None:
+        """The published dataset a URL points at: its own page, or a data.gouv.fr page by id or slug."""
+        key = _url_key(url)
+        if key in self._by_url:
+            return self._by_url[key]
+        datagouv = _DATAGOUV_DATASET.fullmatch(key)
+        return self._by_datagouv_name.get(datagouv.group(1)) if datagouv else None
+
+    def opened_as(self, dataset: DatasetRecord, opened_on: date) -> OpenedAs:
+        """Where a census dataset was opened: the URL its census row gives (linked to the published
+        dataset it names, if any), else the published dataset its title matches, else unknown."""
+        if dataset.url:
+            named = self.named_by(dataset.url)
+            return OpenedAs(
+                opened_on=opened_on,
+                dataset_id=named.dataset_id if named else None,
+                url=dataset.url,
+                matched_on="url",
+            )
+        match = self._titles.match_suggestion(dataset.title)
+        if match.matched_dataset_id is None:
+            return OpenedAs(opened_on=opened_on)
+        return OpenedAs(
+            opened_on=opened_on,
+            dataset_id=match.matched_dataset_id,
+            url=self._titles.datasets[match.matched_dataset_id].url,
+            matched_on="title",
+            match_score=match.match_score,
+        )
+
+
+def link_opened_census(datasets: Iterable[DatasetRecord], method: MatchingMethod | None = None) -> list[DatasetRecord]:
+    """The datasets, each opened census dataset (`opened_as` set) linked to the published dataset it
+    was opened as; census datasets keep their `census-` id, which other services key on."""
+    datasets = list(datasets)
+    published = OpenCatalogue(
+        (d for d in datasets if d.status is DatasetStatus.OPEN and not d.dataset_id.startswith(CENSUS_ID_PREFIX)),
+        method,
+    )
+    return [
+        d.model_copy(update={"opened_as": published.opened_as(d, d.opened_as.opened_on)}) if d.opened_as else d
+        for d in datasets
+    ]
 
 
 def summary_of(record: DatasetRecord) -> DatasetSummary:

@@ -8,6 +8,7 @@ from services.catalogue.domain import (
     Catalogue,
     census_id,
     changes,
+    link_opened_census,
     normalise_title,
     parse_census,
     parse_open_catalogue,
@@ -15,6 +16,7 @@ from services.catalogue.domain import (
 from services.catalogue.settings import CatalogueSettings
 from services.catalogue.sources import load_census_file, load_open_file
 from shared.contracts import (
+    DatasetRecord,
     DatasetStatus,
     OpenedAs,
     OpenRequest,
@@ -174,6 +176,7 @@ def test_the_matching_in_force_keeps_its_measured_precision_and_recall() -> None
     assert scores.group_precision >= 0.92
 
 
+RELIURES = "53698f51a3a729239d2036fb"
 ORGANS = "Inventaire des orgues protégés au titre des monuments historiques"
 
 
@@ -184,6 +187,18 @@ def census_rows() -> list[dict[str, str]]:
 def census_row(title: str, **columns: str) -> dict[str, str]:
     organs = next(row for row in census_rows() if row["titre"] == ORGANS)
     return dict(organs, titre=title, **columns)
+
+
+def opened(title: str, **columns: str) -> DatasetRecord:
+    """A census row opened on 2026-11-26, linked against the real open catalogue."""
+    report = load_open_file(OPEN_FILE)
+    census = parse_census([(2, census_row(title, date_pub="2026-11-26", **columns))], "census.csv")
+    assert census.errors == []
+    report.extend(census)
+    linked = {d.dataset_id: d for d in link_opened_census(report.datasets)}
+    dataset = linked[census_id(title)]
+    assert dataset.status is DatasetStatus.OPEN
+    return dataset
 
 
 def test_the_census_columns_on_producers_and_release_are_kept() -> None:
@@ -225,3 +240,42 @@ def test_a_publication_date_that_is_no_date_is_reported_even_without_the_schema(
     report = parse_census([(2, census_row("Registre des carillons", date_pub="2026-02-30"))], "census.csv")
     assert report.datasets == []
     assert [(e.line, e.reason) for e in report.errors] == [(2, "date_pub '2026-02-30' is not a date")]
+
+
+def test_an_opened_census_dataset_is_linked_to_the_dataset_its_url_names_by_slug_or_id() -> None:
+    by_slug = "https://www.data.gouv.fr/fr/datasets/base-des-reliures-numerisees-de-la-bibliotheque-nationale-de-france-572265/"
+    by_id = f"https://data.gouv.fr/datasets/{RELIURES}"
+    for url in (by_slug, by_id):
+        dataset = opened(ORGANS, url=url)
+        assert dataset.dataset_id == census_id(ORGANS)
+        assert dataset.opened_as == OpenedAs(
+            opened_on=date(2026, 11, 26), dataset_id=RELIURES, url=url, matched_on="url"
+        )
+
+
+def test_an_opened_census_datasets_url_is_kept_as_given_when_it_names_no_open_dataset() -> None:
+    url = "https://www.culture.gouv.fr/orgues-proteges.csv"
+    assert opened(ORGANS, url=url).opened_as == OpenedAs(opened_on=date(2026, 11, 26), url=url, matched_on="url")
+
+
+def test_an_opened_census_dataset_without_url_is_linked_by_title_with_its_score() -> None:
+    dataset = opened("Collectes du web électoral")
+    assert dataset.dataset_id == census_id("Collectes du web électoral")
+    assert dataset.opened_as == OpenedAs(
+        opened_on=date(2026, 11, 26),
+        dataset_id="536990caa3a729239d203ac1",
+        url="https://www.data.gouv.fr/datasets/collectes-du-web-electoral-par-la-bnf",
+        matched_on="title",
+        match_score=95.0,
+    )
+
+
+def test_an_opened_census_dataset_matching_nothing_keeps_only_its_date() -> None:
+    assert opened(ORGANS).opened_as == OpenedAs(opened_on=date(2026, 11, 26))
+
+
+def test_census_datasets_are_never_linked_to_one_another() -> None:
+    twin = parse_census([(2, census_row(ORGANS + " (copie)", date_pub="2026-11-26"))], "census.csv")
+    twin.extend(parse_census([(2, census_row(ORGANS))], "other.csv"))
+    linked = link_opened_census(twin.datasets)
+    assert [d.opened_as for d in linked] == [OpenedAs(opened_on=date(2026, 11, 26)), None]
