@@ -2,13 +2,20 @@
 
 import csv
 import io
+import json
 import uuid
+from typing import Any
 
 import httpx
 
 from services.catalogue.domain import census_id
 from tests.e2e.conftest import Pipeline
 from tests.e2e.helpers import CONSENT, body_for, poll, post, rankings
+
+RELIURES = "53698f51a3a729239d2036fb"
+RELIURES_PAGE = (
+    "https://www.data.gouv.fr/fr/datasets/base-des-reliures-numerisees-de-la-bibliotheque-nationale-de-france-572265/"
+)
 
 
 def write_census(pipeline: Pipeline, rows: list[dict[str, str]], fields: list[str]) -> None:
@@ -21,6 +28,13 @@ def write_census(pipeline: Pipeline, rows: list[dict[str, str]], fields: list[st
 
 async def refresh(client: httpx.AsyncClient, pipeline: Pipeline) -> dict[str, object]:
     answer = await client.post(f"{pipeline.url('catalogue')}/v1/catalogue/refresh", headers=pipeline.admin())
+    assert answer.status_code == 200, answer.text
+    return dict(answer.json())
+
+
+async def catalogued(pipeline: Pipeline, dataset_id: str) -> dict[str, Any]:
+    async with httpx.AsyncClient(base_url=pipeline.url("catalogue"), timeout=10) as client:
+        answer = await client.get(f"/v1/datasets/{dataset_id}")
     assert answer.status_code == 200, answer.text
     return dict(answer.json())
 
@@ -50,9 +64,24 @@ async def test_a_dataset_added_opened_and_retired_reaches_ingest_and_scoring_wit
                 return (await post(client, cid, body_for(dataset, "essential"))).status_code == 202
 
             await poll("ingest accepting the new dataset to open", accepted_to_open, deadline_s=10)
+            held = await catalogued(pipeline, dataset)
+            assert (held["status"], held["opened_as"]) == ("not_open", None)
+            assert (held["service"], held["producer_type"]) == (new_row["service"], new_row["producteur_type"])
+            assert held["personal_data"] is (new_row["donnees_perso"] == "true")
+            assert held["release_constraints"] == new_row["donnees_diffusion"]
+            assert new_row["contact_personne"] not in json.dumps(held)
 
-            write_census(pipeline, [*rows, dict(new_row, date_pub="2026-11-26")], fields)
+            write_census(pipeline, [*rows, dict(new_row, date_pub="2026-11-26", url=RELIURES_PAGE)], fields)
             assert (await refresh(client, pipeline))["published"] == 1
+            opened = await catalogued(pipeline, dataset)
+            assert opened["status"] == "open"
+            assert opened["opened_as"] == {
+                "opened_on": "2026-11-26",
+                "dataset_id": RELIURES,
+                "url": RELIURES_PAGE,
+                "matched_on": "url",
+                "match_score": None,
+            }
 
             async def now_open() -> bool:
                 refused = await post(client, cid, body_for(dataset))
