@@ -64,7 +64,7 @@ class Commitments:
         if entry is None:
             return ""
         dataset = entry.dataset
-        return str(getattr(dataset, "service", None) or dataset.organisation or "")
+        return dataset.service or dataset.organisation or ""
 
     def title_of(self, dataset_id: str) -> str | None:
         entry = self._catalogue.get(dataset_id)

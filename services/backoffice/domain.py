@@ -302,9 +302,7 @@ def opened_by_the_catalogue(
 
 
 def _opened_link(dataset: DatasetRecord) -> str | None:
-    opened_as = getattr(dataset, "opened_as", None)
-    url = getattr(opened_as, "url", None) if opened_as is not None else None
-    return url or dataset.url
+    return (dataset.opened_as.url if dataset.opened_as else None) or dataset.url
 
 
 def excerpt_id(text_id: str) -> str:
