@@ -1,6 +1,8 @@
-"""Helpers of the end-to-end tests: posting, reading rankings, polling with a deadline."""
+"""Helpers of the end-to-end tests: posting, reading rankings, polling with a deadline, the census."""
 
 import asyncio
+import csv
+import io
 import json
 import time
 from typing import Any
@@ -123,3 +125,24 @@ async def published_results(
         return dict(answer.json()) if answer.status_code == 200 else None
 
     return dict(await poll(f"results of {cid} published", published, deadline_s=deadline_s, interval_s=0.25))
+
+
+def write_census(pipeline: Pipeline, rows: list[dict[str, str]], fields: list[str]) -> None:
+    """Replace the census the catalogue reads (a copy the harness gives it); a refresh publishes it."""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fields)
+    writer.writeheader()
+    writer.writerows(rows)
+    pipeline.census.write_text(out.getvalue(), encoding="utf-8")
+
+
+def census_rows(pipeline: Pipeline) -> tuple[list[dict[str, str]], list[str]]:
+    reader = csv.DictReader(io.StringIO(pipeline.census.read_text(encoding="utf-8")))
+    return list(reader), list(reader.fieldnames or [])
+
+
+async def refresh(client: httpx.AsyncClient, pipeline: Pipeline) -> dict[str, object]:
+    """Have the catalogue read its sources again now."""
+    answer = await client.post(f"{pipeline.url('catalogue')}/v1/catalogue/refresh", headers=pipeline.admin())
+    assert answer.status_code == 200, answer.text
+    return dict(answer.json())

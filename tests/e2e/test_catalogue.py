@@ -1,7 +1,5 @@
 """The catalogue as shared state: a dataset added, opened, retired reaches ingest and scoring live."""
 
-import csv
-import io
 import json
 import uuid
 from typing import Any
@@ -10,26 +8,12 @@ import httpx
 
 from services.catalogue.domain import census_id
 from tests.e2e.conftest import Pipeline
-from tests.e2e.helpers import CONSENT, body_for, poll, post, rankings
+from tests.e2e.helpers import CONSENT, body_for, census_rows, poll, post, rankings, refresh, write_census
 
 RELIURES = "53698f51a3a729239d2036fb"
 RELIURES_PAGE = (
     "https://www.data.gouv.fr/fr/datasets/base-des-reliures-numerisees-de-la-bibliotheque-nationale-de-france-572265/"
 )
-
-
-def write_census(pipeline: Pipeline, rows: list[dict[str, str]], fields: list[str]) -> None:
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fields)
-    writer.writeheader()
-    writer.writerows(rows)
-    pipeline.census.write_text(out.getvalue(), encoding="utf-8")
-
-
-async def refresh(client: httpx.AsyncClient, pipeline: Pipeline) -> dict[str, object]:
-    answer = await client.post(f"{pipeline.url('catalogue')}/v1/catalogue/refresh", headers=pipeline.admin())
-    assert answer.status_code == 200, answer.text
-    return dict(answer.json())
 
 
 async def catalogued(pipeline: Pipeline, dataset_id: str) -> dict[str, Any]:
@@ -43,8 +27,7 @@ async def test_a_dataset_added_opened_and_retired_reaches_ingest_and_scoring_wit
     pipeline: Pipeline,
 ) -> None:
     original = pipeline.census.read_text(encoding="utf-8")
-    reader = csv.DictReader(io.StringIO(original))
-    fields, rows = list(reader.fieldnames or []), list(reader)
+    rows, fields = census_rows(pipeline)
     title = f"Registre des carillons {uuid.uuid4().hex[:6]}"
     dataset = census_id(title)
     cid = pipeline.open_consultation(seconds=600)
