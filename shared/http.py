@@ -8,9 +8,10 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from prometheus_client import CollectorRegistry, Counter
 from pydantic import BaseModel, ConfigDict, Field
+from pymongo.errors import ConnectionFailure, ExecutionTimeout, WTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -127,13 +128,39 @@ def install_problem_handlers(app: FastAPI) -> None:
         assert isinstance(error, ProblemError)
         return error.response()
 
-    async def on_crash(_: Request, __: Exception) -> JSONResponse:
+    async def on_crash(request: Request, error: Exception) -> Response:
+        if store_unavailable(error):
+            return unavailable(request)
         return problem(500, "Internal Server Error", "The error was logged.")
 
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
     app.add_exception_handler(ProblemError, on_problem)
     app.add_exception_handler(Exception, on_crash)
+
+
+STORE_UNAVAILABLE = (ConnectionFailure, ExecutionTimeout, WTimeoutError)
+UNAVAILABLE_FR = (
+    "Le service est momentanément indisponible ; rien n'a été enregistré. Réessayez dans quelques instants."
+)
+UNAVAILABLE_EN = "The service is unavailable for a moment; nothing was recorded. Please retry shortly."
+
+
+def store_unavailable(error: BaseException) -> bool:
+    """Whether an error says the store cannot be reached now (a 503), rather than a fault (a 500)."""
+    return isinstance(error, STORE_UNAVAILABLE)
+
+
+def unavailable(request: Request, retry_after_s: int = 5) -> Response:
+    """`503` with `Retry-After`: problem details for the API, a short page for a browser."""
+    headers = {"Retry-After": str(retry_after_s)}
+    if not request.url.path.startswith("/v1/") and "text/html" in request.headers.get("accept", ""):
+        page = (
+            '<!doctype html><html lang="fr"><meta charset="utf-8"><title>Service indisponible</title>'
+            f'<main><h1>Service indisponible</h1><p>{UNAVAILABLE_FR}</p><p lang="en">{UNAVAILABLE_EN}</p></main></html>'
+        )
+        return HTMLResponse(page, status_code=503, headers=headers)
+    return problem(503, "Service Unavailable", f"{UNAVAILABLE_FR} / {UNAVAILABLE_EN}", headers=headers)
 
 
 class HttpMetrics:

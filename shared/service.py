@@ -10,6 +10,7 @@ from typing import Any
 import uvicorn
 from starlette.types import ASGIApp
 
+from shared.edge import Edge
 from shared.logging import configure_logging
 from shared.settings import ServiceSettings
 
@@ -68,6 +69,6 @@ def serve(app: ASGIApp, settings: ServiceSettings) -> None:
 
 
 def run_service(service: str, settings: ServiceSettings, create_app: Callable[[Any], ASGIApp]) -> None:
-    """The body of every `python -m services.<name>`: logs, app, serve."""
+    """The body of every `python -m services.<name>`: logs, app behind its edge, serve."""
     configure_logging(service, settings.log_level, settings.instance)
-    serve(create_app(settings), settings)
+    serve(Edge(create_app(settings), settings), settings)

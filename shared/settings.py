@@ -7,6 +7,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Environment = Literal["development", "test", "production"]
 DEV_ADMIN_TOKEN = "dev-admin-token-change-me"  # noqa: S105
+MIN_ADMIN_TOKEN_LENGTH = 32
 
 
 class ServiceSettings(BaseSettings):
@@ -38,9 +39,22 @@ class ServiceSettings(BaseSettings):
         default=SecretStr(DEV_ADMIN_TOKEN),
         description="Bearer token of the administrators (consultations, catalogue refresh, early close).",
     )
+    admin_failures_per_minute: int = Field(
+        default=10, ge=1, description="Failed administrator authentications a client may make a minute (429 beyond)."
+    )
+    frame_ancestors: str = Field(
+        default="'none'",
+        description="Who may embed the pages (CSP frame-ancestors), e.g. 'self' https://www.culture.gouv.fr.",
+    )
 
     @model_validator(mode="after")
-    def _no_default_admin_token_in_production(self) -> Self:
-        if self.environment == "production" and self.admin_token.get_secret_value() == DEV_ADMIN_TOKEN:
-            raise ValueError("set COD_ADMIN_TOKEN: the development default is refused in production")
+    def _no_weak_admin_token_in_production(self) -> Self:
+        if self.environment == "production":
+            token = self.admin_token.get_secret_value()
+            if token == DEV_ADMIN_TOKEN:
+                raise ValueError("set COD_ADMIN_TOKEN: the development default is refused in production")
+            if len(token) < MIN_ADMIN_TOKEN_LENGTH:
+                raise ValueError(
+                    f"COD_ADMIN_TOKEN must have at least {MIN_ADMIN_TOKEN_LENGTH} characters in production"
+                )
         return self

@@ -15,14 +15,9 @@ DSFR_DIST = REPO_ROOT / "node_modules" / "@gouvfr" / "dsfr" / "dist"
 SHARED_TEMPLATES = Path(__file__).resolve().parent / "templates"
 DSFR_URL = "/static/dsfr"
 
-# DSFR's icons are inline SVG (data: URIs); its script sets inline styles on components it opens.
-PAGE_HEADERS = {
-    "Referrer-Policy": "no-referrer",
-    "X-Content-Type-Options": "nosniff",
-    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
-    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-    "Cache-Control": "no-store",
-}
+# Pages are personal (a respondent's answer, a staff session): never cached. The security headers of
+# every response (CSP, nosniff, HSTS…) are added at the service's edge (shared/edge.py).
+PAGE_HEADERS = {"Cache-Control": "no-store"}
 
 
 def dsfr_static(directory: Path = DSFR_DIST) -> StaticFiles:

@@ -36,7 +36,7 @@ from services.backoffice.repository import ContributionRepository, StaffReposito
 from services.backoffice.settings import BackofficeSettings
 from services.backoffice.upstream import Upstream, UpstreamError
 from shared.contracts import ConsultationDefined, ImprovementKind, Priority, Profile, utc_now
-from shared.http import problem
+from shared.http import problem, store_unavailable, unavailable
 from shared.kafka import StateView
 from shared.web import page_templates, render_page
 
@@ -170,6 +170,8 @@ def install_page_handlers(app: FastAPI, pages: Pages) -> None:
         return pages.render(request, "message.html", None, 404, title_key="not_found")
 
     async def crash(request: Request, error: Exception) -> Response:
+        if store_unavailable(error):
+            return unavailable(request)
         logging.getLogger("backoffice").error("request failed", exc_info=error, extra={"path": request.url.path})
         if request.url.path.startswith("/v1/"):
             return problem(500, "Internal Server Error", "The error was logged.")
