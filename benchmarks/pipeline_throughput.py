@@ -73,7 +73,13 @@ def define(ingest: str, cid: str) -> None:
 
 
 async def counted(client: httpx.AsyncClient, scoring: str, cid: str) -> int:
-    page = (await client.get(f"{scoring}/v1/consultations/{cid}/rankings", params={"limit": 1})).json()
+    page = (
+        await client.get(
+            f"{scoring}/v1/consultations/{cid}/rankings",
+            params={"limit": 1},
+            headers={"Authorization": f"Bearer {ADMIN}"},
+        )
+    ).json()
     return int(page["respondents"])
 
 

@@ -57,6 +57,14 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "opens_at": ("Ouverture", "Opens"),
     "closes_at": ("Clôture", "Closes"),
     "time_hint": ("Date et heure de Paris.", "Date and time in Paris."),
+    "public_rankings": (
+        "Classements en direct publics pendant la consultation",
+        "Live rankings public while the consultation is open",
+    ),
+    "public_rankings_hint": (
+        "Sinon, et toujours après la clôture jusqu'à la publication des résultats, ils sont réservés aux agents.",
+        "Otherwise, and always after the close until the results are published, they are for staff only.",
+    ),
     "window": ("Période", "Window"),
     "status": ("Statut", "Status"),
     "actions": ("Actions", "Actions"),

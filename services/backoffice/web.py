@@ -330,6 +330,7 @@ def workspace_router(ports: Ports, pages: Pages, guard: Guard) -> APIRouter:
             "description": consultation.description or "",
             "opens_at": consultation.opens_at.astimezone(pages.zone).strftime("%Y-%m-%dT%H:%M"),
             "closes_at": consultation.closes_at.astimezone(pages.zone).strftime("%Y-%m-%dT%H:%M"),
+            "public_rankings": "yes" if consultation.public_rankings else "",
         }
 
     async def save_definition(
@@ -340,6 +341,7 @@ def workspace_router(ports: Ports, pages: Pages, guard: Guard) -> APIRouter:
             key: fields.get(key, "").strip()
             for key in ("consultation_id", "title", "description", "opens_at", "closes_at")
         }
+        values["public_rankings"] = "yes" if fields.get("public_rankings") == "yes" else ""
         if consultation is not None:
             values["consultation_id"] = consultation.consultation_id
         errors = _definition_errors(values, pages.zone, pages.lang(request))
@@ -349,6 +351,7 @@ def workspace_router(ports: Ports, pages: Pages, guard: Guard) -> APIRouter:
                 "description": values["description"] or None,
                 "opens_at": local_datetime(values["opens_at"], pages.zone).isoformat(),
                 "closes_at": local_datetime(values["closes_at"], pages.zone).isoformat(),
+                "public_rankings": values["public_rankings"] == "yes",
             }
             try:
                 defined = await ports.upstream.define_consultation(values["consultation_id"], definition)
@@ -378,6 +381,7 @@ def workspace_router(ports: Ports, pages: Pages, guard: Guard) -> APIRouter:
             "description": "",
             "opens_at": start.strftime("%Y-%m-%dT%H:%M"),
             "closes_at": (start + timedelta(days=61)).strftime("%Y-%m-%dT%H:%M"),
+            "public_rankings": "",
         }
         return definition_form(request, session, None, values)
 

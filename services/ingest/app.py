@@ -37,6 +37,9 @@ class ConsultationForm(BaseModel):
     description: Annotated[str, StringConstraints(strip_whitespace=True, max_length=4000)] | None = Field(
         default=None, description="What the consultation is about, shown to respondents."
     )
+    public_rankings: bool = Field(
+        default=False, description="Live rankings public while the window is open (staff only otherwise)."
+    )
     opens_at: AwareDatetime = Field(description="First instant responses are accepted (ISO 8601 with offset).")
     closes_at: AwareDatetime = Field(description="First instant responses are refused (ISO 8601 with offset).")
 
@@ -146,6 +149,7 @@ def create_app(settings: IngestSettings) -> Any:
             consultation_id=consultation_id,
             title=form.title,
             description=form.description or None,
+            public_rankings=form.public_rankings,
             opens_at=form.opens_at,
             closes_at=form.closes_at,
         )

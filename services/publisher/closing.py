@@ -88,6 +88,7 @@ class ScoringClient:
             response = await self._client.get(
                 f"/v1/consultations/{consultation_id}/rankings",
                 params={"kind": kind.value, "limit": PAGE, "offset": offset},
+                headers=self._admin,  # after the close, the live rankings are for staff only
             )
             response.raise_for_status()
             page = RankingPage.model_validate_json(response.content)

@@ -22,8 +22,9 @@ from shared.contracts import (
     Profile,
     RankingKind,
     RankingPage,
+    utc_now,
 )
-from shared.http import problem_responses, require_admin, service_app
+from shared.http import ProblemError, problem_responses, require_admin, service_app
 from shared.kafka import BrokerPublisher, StateView, make_broker, prepare_topics
 from shared.metrics import make_registry
 from shared.mongo import make_mongo_client, mongo_ping
@@ -82,6 +83,23 @@ def create_app(settings: ScoringSettings) -> FastAPI:
         registry,
     )
 
+    def may_read(consultation_id: str, authorization: str | None) -> None:
+        """Live rankings are for staff (the administrators' token, which the workspace uses), unless the
+        consultation made them public while it is open: after the close, nobody else reads them before the
+        publisher publishes the results."""
+        if authorization is not None:
+            require_admin(authorization, settings.admin_token.get_secret_value())
+            return
+        consultation = consultations.get(consultation_id)
+        if consultation is not None and consultation.public_rankings and consultation.is_open_at(utc_now()):
+            return
+        raise ProblemError(
+            401,
+            "Unauthorized",
+            "Les classements en direct sont réservés aux agents. / Live rankings are for staff only.",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+
     async def page_of(
         consultation_id: str, kind: RankingKind, profile: Profile | None, limit: int, offset: int
     ) -> tuple[RankingPage, int]:
@@ -104,7 +122,7 @@ def create_app(settings: ScoringSettings) -> FastAPI:
 
     @app.get(
         "/v1/consultations/{consultation_id}/rankings",
-        responses={**problem_responses(404), 304: {"description": "Not Modified"}},
+        responses={**problem_responses(401, 404), 304: {"description": "Not Modified"}},
         tags=["rankings"],
     )
     async def rankings(
@@ -114,9 +132,12 @@ def create_app(settings: ScoringSettings) -> FastAPI:
         limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
         offset: Annotated[int, Query(ge=0)] = 0,
         if_none_match: Annotated[str | None, Header()] = None,
+        authorization: Annotated[str | None, Header()] = None,
     ) -> Response:
-        """A live ranking: to open, to improve, or suggestions; optionally for one profile. The
+        """A live ranking: to open, to improve, or suggestions; optionally for one profile. For staff (the
+        administrators' bearer token) unless the consultation's rankings are public while it is open. The
         `ETag` changes with the content: send it back in `If-None-Match` to get `304` when nothing moved."""
+        may_read(consultation_id, authorization)
         page, _ = await page_of(consultation_id, kind, profile, limit, offset)
         body = page.model_dump_json().encode()
         etag = f'"{hashlib.sha256(body).hexdigest()[:32]}"'
@@ -125,20 +146,34 @@ def create_app(settings: ScoringSettings) -> FastAPI:
             return Response(status_code=304, headers=headers)
         return Response(body, media_type="application/json", headers=headers)
 
-    @app.get("/v1/consultations/{consultation_id}/rankings/stream", tags=["rankings"])
+    @app.get(
+        "/v1/consultations/{consultation_id}/rankings/stream",
+        responses={**problem_responses(401, 404), 200: {"content": {"text/event-stream": {}}}},
+        tags=["rankings"],
+    )
     async def ranking_stream(
         request: Request,
         consultation_id: str,
         kind: RankingKind = RankingKind.OPEN,
         profile: Profile | None = None,
         limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
+        authorization: Annotated[str | None, Header()] = None,
     ) -> StreamingResponse:
-        """Server-Sent Events: the ranking page now, then again each time it changes."""
+        """Server-Sent Events: the ranking page now, then again each time it changes (same access as the
+        rankings; a public feed ends at the close)."""
+        may_read(consultation_id, authorization)
         await page_of(consultation_id, kind, profile, limit, 0)  # 404 before the stream starts
+
+        def still_allowed() -> bool:
+            try:
+                may_read(consultation_id, authorization)
+            except ProblemError:
+                return False
+            return True
 
         async def events() -> AsyncIterator[bytes]:
             sent_revision, quiet_since = None, time.monotonic()
-            while not await request.is_disconnected():
+            while still_allowed() and not await request.is_disconnected():
                 totals = await repository.totals(consultation_id)
                 if totals.revision != sent_revision:
                     page, sent_revision = await page_of(consultation_id, kind, profile, limit, 0)

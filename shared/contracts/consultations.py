@@ -13,6 +13,11 @@ class ConsultationDefined(Event):
     description: str | None = Field(default=None, description="What the consultation is about, shown to respondents.")
     opens_at: AwareDatetime = Field(description="First instant responses are accepted.")
     closes_at: AwareDatetime = Field(description="First instant responses are refused.")
+    public_rankings: bool = Field(
+        default=False,
+        description="Live rankings open to everyone while the window is open; otherwise (and always after the "
+        "close, until the results are public) they are for staff only.",
+    )
 
     @model_validator(mode="after")
     def _window_ordered(self) -> Self:

@@ -59,7 +59,9 @@ async def post(client: httpx.AsyncClient, cid: str, body: dict[str, Any]) -> htt
 
 async def rankings(client: httpx.AsyncClient, pipeline: Pipeline, cid: str, kind: str) -> dict[str, Any]:
     answer = await client.get(
-        f"{pipeline.url('scoring')}/v1/consultations/{cid}/rankings", params={"kind": kind, "limit": 1000}
+        f"{pipeline.url('scoring')}/v1/consultations/{cid}/rankings",
+        params={"kind": kind, "limit": 1000},
+        headers=pipeline.admin(),
     )
     assert answer.status_code == 200, answer.text
     return dict(answer.json())
