@@ -19,7 +19,7 @@ from pydantic import BaseModel, ValidationError
 from shared.contracts import MessageDeadLettered, utc_now
 from shared.service import retry_until
 from shared.settings import ServiceSettings
-from shared.topics import MAX_MESSAGE_BYTES, TOPICS, TopicSpec
+from shared.topics import MAX_MESSAGE_BYTES, TopicSpec, topic_specs
 
 Model = TypeVar("Model", bound=BaseModel)
 Result = TypeVar("Result")
@@ -70,7 +70,7 @@ async def prepare_topics(settings: ServiceSettings, logger: logging.Logger) -> N
     if settings.kafka_create_topics:
         await retry_until(
             "create topics",
-            lambda: ensure_topics(settings.kafka_bootstrap, TOPICS),
+            lambda: ensure_topics(settings.kafka_bootstrap, topic_specs(settings.response_retention_days)),
             settings.startup_timeout_s,
             logger,
         )

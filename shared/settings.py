@@ -5,6 +5,8 @@ from typing import Literal, Self
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.topics import RESPONSE_RETENTION_DAYS
+
 Environment = Literal["development", "test", "production"]
 DEV_ADMIN_TOKEN = "dev-admin-token-change-me"  # noqa: S105
 MIN_ADMIN_TOKEN_LENGTH = 32
@@ -24,6 +26,11 @@ class ServiceSettings(BaseSettings):
     kafka_bootstrap: str = "localhost:9092"
     kafka_create_topics: bool = Field(
         default=True, description="Create missing topics with their settings at start-up."
+    )
+    response_retention_days: int = Field(
+        default=RESPONSE_RETENTION_DAYS,
+        ge=1,
+        description="How long Kafka keeps the topics carrying answers (set when a topic is created).",
     )
     kafka_produce_timeout_s: float = Field(
         default=5.0,

@@ -30,23 +30,36 @@ class TopicSpec:
         return base | self.configs
 
 
-TOPICS: tuple[TopicSpec, ...] = (
-    TopicSpec(CONSULTATIONS, partitions=1, compacted=True),
-    TopicSpec(CATALOGUE_DATASETS, partitions=1, compacted=True),
-    TopicSpec(RESPONSES_SUBMITTED, partitions=6, configs={"retention.ms": "-1"}),
-    TopicSpec(RESPONSES_ENRICHED, partitions=6, configs={"retention.ms": "-1"}),
-    # One partition: results are rare, and the publisher scans this topic to emit them exactly once.
-    TopicSpec(
-        RESULTS_PUBLISHED,
-        partitions=1,
-        configs={"retention.ms": "-1", "max.message.bytes": str(MAX_MESSAGE_BYTES)},
-    ),
-    TopicSpec(DEAD_LETTERS, partitions=1, configs={"retention.ms": "-1"}),
-    # Compacted state: each commitment's and excerpt's latest version, each follow-up request until ended.
-    TopicSpec(COMMITMENTS, partitions=1, compacted=True),
-    TopicSpec(EXCERPTS, partitions=1, compacted=True),
-    TopicSpec(FOLLOW_UPS, partitions=1, compacted=True),
-)
+DAY_MS = 24 * 3600 * 1000
+# Answers are kept 13 months (396 days) by default, then deleted by Kafka; dead letters 30 days.
+RESPONSE_RETENTION_DAYS = 396
+DEAD_LETTER_RETENTION_DAYS = 30
+
+
+def topic_specs(response_retention_days: int = RESPONSE_RETENTION_DAYS) -> tuple[TopicSpec, ...]:
+    """Every topic with its settings; the topics carrying answers keep them `response_retention_days`."""
+    answers = {"retention.ms": str(response_retention_days * DAY_MS)}
+    return (
+        TopicSpec(CONSULTATIONS, partitions=1, compacted=True),
+        TopicSpec(CATALOGUE_DATASETS, partitions=1, compacted=True),
+        TopicSpec(RESPONSES_SUBMITTED, partitions=6, configs=answers),
+        TopicSpec(RESPONSES_ENRICHED, partitions=6, configs=answers),
+        # One partition: results are rare, and the publisher scans this topic to emit them exactly once.
+        # They are aggregates, published as open data: kept.
+        TopicSpec(
+            RESULTS_PUBLISHED,
+            partitions=1,
+            configs={"retention.ms": "-1", "max.message.bytes": str(MAX_MESSAGE_BYTES)},
+        ),
+        TopicSpec(DEAD_LETTERS, partitions=1, configs={"retention.ms": str(DEAD_LETTER_RETENTION_DAYS * DAY_MS)}),
+        # Compacted state: each commitment's and excerpt's latest version, each follow-up request until ended.
+        TopicSpec(COMMITMENTS, partitions=1, compacted=True),
+        TopicSpec(EXCERPTS, partitions=1, compacted=True),
+        TopicSpec(FOLLOW_UPS, partitions=1, compacted=True),
+    )
+
+
+TOPICS = topic_specs()
 
 # Consumer groups whose progress the publisher reads to know that every response is scored.
 CATALOGUE_GROUP = "catalogue"

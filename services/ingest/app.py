@@ -233,6 +233,6 @@ def create_app(settings: IngestSettings) -> Any:
         app,
         settings.max_body_bytes,
         limiter,
-        settings.trust_forwarded_for,
+        settings.trusted_proxies,
         refused=lambda reason: metrics.responses.labels(reason).inc(),
     )

@@ -3,12 +3,13 @@
 import math
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from ipaddress import IPv4Network, IPv6Network
 
 from starlette.responses import HTMLResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from services.ingest.domain import RateLimiter
+from services.ingest.domain import RateLimiter, client_key
 from shared.http import problem
 
 SUBMISSION_PATH = re.compile(r"^(/v1)?/consultations/[^/]+(/responses)?/?$")
@@ -36,7 +37,7 @@ class Gate:
         app: ASGIApp,
         max_body_bytes: int,
         limiter: RateLimiter,
-        trust_forwarded_for: bool,
+        trusted_proxies: Sequence[IPv4Network | IPv6Network],
         refused: Callable[[str], None],
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -44,15 +45,12 @@ class Gate:
         self._refused = refused
         self._max = max_body_bytes
         self._limiter = limiter
-        self._trust_forwarded_for = trust_forwarded_for
+        self._trusted = list(trusted_proxies)
         self._clock = clock
 
     def _client(self, scope: Scope) -> str:
-        forwarded = _header(scope, b"x-forwarded-for") if self._trust_forwarded_for else None
-        if forwarded:
-            return forwarded.split(",")[0].strip()
-        client = scope.get("client")
-        return str(client[0]) if client else "unknown"
+        peer = scope.get("client")
+        return client_key(str(peer[0]) if peer else "unknown", _header(scope, b"x-forwarded-for"), self._trusted)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH"):

@@ -95,7 +95,10 @@ def parse_web_form(fields: Mapping[str, Sequence[str]], improve_slots: int, sugg
     platform_comment = _one(fields, "platform_comment")
     if satisfaction or platform_comment:
         body["platform"] = {
-            "satisfaction": int(satisfaction) if satisfaction.isdigit() else satisfaction or None,
+            # Only ASCII digits are a number here: `"²".isdigit()` is true, and `int("²")` fails.
+            "satisfaction": int(satisfaction)
+            if satisfaction.isascii() and satisfaction.isdigit()
+            else satisfaction or None,
             "comment": _optional(platform_comment),
         }
     if _one(fields, "consent") == "yes":

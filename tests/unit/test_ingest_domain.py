@@ -1,3 +1,4 @@
+import ipaddress
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -7,6 +8,7 @@ from services.ingest.domain import (
     RateLimiter,
     Window,
     accept,
+    client_key,
     form_errors,
     respondent_key,
     respondent_token,
@@ -152,3 +154,18 @@ def test_the_rate_limiter_allows_a_burst_then_the_rate() -> None:
     assert limiter.retry_after("b", 0.0) is None
     assert limiter.retry_after("a", 1.0) is None
     assert limiter.retry_after("a", 1.0) is not None
+
+
+def test_the_client_is_the_right_most_address_that_is_not_a_trusted_proxy() -> None:
+    proxies = [ipaddress.ip_network("10.0.0.0/8"), ipaddress.ip_network("fd00::/8")]
+    # Behind the ingress: the client's own entries on the left count for nothing.
+    assert client_key("10.1.2.3", "6.6.6.6, 203.0.113.9", proxies) == "203.0.113.9"
+    assert client_key("10.1.2.3", "1.1.1.1, 203.0.113.9, 10.9.9.9", proxies) == "203.0.113.9"
+    rotated = {client_key("10.1.2.3", f"{n}.{n}.{n}.{n}, 203.0.113.9", proxies) for n in range(1, 50)}
+    assert rotated == {"203.0.113.9"}
+    # Not behind a trusted proxy: the header is the client's own writing and ignored.
+    assert client_key("198.51.100.7", "203.0.113.9", proxies) == "198.51.100.7"
+    assert client_key("198.51.100.7", None, []) == "198.51.100.7"
+    # IPv6 clients are keyed by their /64.
+    assert client_key("fd00::1", "2001:db8:1:2:aaaa::1", proxies) == "2001:db8:1:2::/64"
+    assert client_key("2001:db8:1:2::5", None, proxies) == client_key("2001:db8:1:2::6", None, proxies)

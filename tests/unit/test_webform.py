@@ -1,3 +1,6 @@
+import pytest
+from pydantic import ValidationError
+
 from services.ingest.webform import field_id_for, parse_web_form, view_of
 from shared.contracts import PRIVACY_NOTICE, ResponseForm
 
@@ -41,3 +44,12 @@ def test_an_unticked_consent_is_a_missing_field_on_the_consent_box() -> None:
     parsed = parse_web_form({"profile": ["student"], "open-x": ["useful"]}, 1, 1)
     assert "consent" not in parsed.body
     assert field_id_for("/consent", parsed.field_ids) == "consent"
+
+
+def test_a_satisfaction_that_is_not_a_plain_digit_is_invalid_not_a_crash() -> None:
+    for typed in ("²", "٣", "4.5", "six"):
+        fields = {"profile": ["student"], "satisfaction": [typed], "consent": ["yes"]}
+        parsed = parse_web_form(fields, improve_slots=1, suggestion_slots=1)
+        with pytest.raises(ValidationError) as refused:
+            ResponseForm.model_validate(parsed.body)
+        assert any(error["loc"][:2] == ("platform", "satisfaction") for error in refused.value.errors())
