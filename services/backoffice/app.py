@@ -10,14 +10,18 @@ from zoneinfo import ZoneInfo
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
+from services.backoffice.account_pages import AccountPages
 from services.backoffice.auth import StaffAuth
-from services.backoffice.commitment_pages import commitment_pages, commitments_api
+from services.backoffice.commitment_pages import CommitmentPages, commitments_api
 from services.backoffice.commitments import Commitments
+from services.backoffice.consultation_pages import ConsultationPages
 from services.backoffice.handlers import SERVICE, BackofficeMetrics, build_router
+from services.backoffice.live_pages import LivePages
 from services.backoffice.repository import MongoContributionRepository, MongoStaffRepository
 from services.backoffice.settings import BackofficeSettings
+from services.backoffice.text_pages import TextPages
 from services.backoffice.upstream import Upstream
-from services.backoffice.web import HERE, Guard, Pages, Ports, install_page_handlers, workspace_router
+from services.backoffice.web import HERE, Guard, Pages, Ports, install_page_handlers
 from shared.contracts import (
     CommitmentRecorded,
     ConsultationDefined,
@@ -124,8 +128,8 @@ def create_app(settings: BackofficeSettings) -> FastAPI:
     app.mount(DSFR_URL, dsfr_static(), name="dsfr")
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     guard = Guard(auth, pages)
-    ports = Ports(settings, auth, staff, contributions, upstream, consultations, metrics, stopping)
-    app.include_router(workspace_router(ports, pages, guard))
-    app.include_router(commitment_pages(settings, pages, guard, commitments, contributions, consultations))
+    ports = Ports(settings, auth, staff, contributions, upstream, consultations, metrics, stopping, commitments)
+    for group in (AccountPages, ConsultationPages, LivePages, TextPages, CommitmentPages):
+        app.include_router(group(ports, pages, guard).router())
     app.include_router(commitments_api(settings, commitments, consultations))
     return app

@@ -9,9 +9,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from services.backoffice.commitments import Commitments, NotRecorded
 from services.backoffice.domain import CommitmentDraft, CommitmentRefused, excerpt_id
-from services.backoffice.repository import ContributionRepository, StaffSession
+from services.backoffice.repository import StaffSession
 from services.backoffice.settings import BackofficeSettings
-from services.backoffice.web import Guard, PageError, Pages
+from services.backoffice.web import PageError, PageGroup
 from shared.contracts import (
     CommitmentKind,
     CommitmentRecorded,
@@ -38,37 +38,39 @@ def default_commitment_id(kind: str, key: str) -> str:
     return f"{kind}-{hashlib.sha256(key.encode()).hexdigest()[:10]}"
 
 
-def commitment_pages(
-    settings: BackofficeSettings,
-    pages: Pages,
-    guard: Guard,
-    commitments: Commitments,
-    contributions: ContributionRepository,
-    consultations: StateView[ConsultationDefined],
-) -> APIRouter:
-    router = APIRouter(include_in_schema=False)
+class CommitmentPages(PageGroup):
+    @property
+    def commitments(self) -> Commitments:
+        return self.ports.commitments
 
-    def consultation_or_404(consultation_id: str) -> ConsultationDefined:
-        consultation = consultations.get(consultation_id)
-        if consultation is None:
-            raise PageError(404, "not_found")
-        return consultation
+    def router(self) -> APIRouter:
+        router = APIRouter(include_in_schema=False)
+        base = "/consultations/{consultation_id}"
+        router.add_api_route(f"{base}/engagements", self.listed, methods=["GET"])
+        router.add_api_route(f"{base}/engagements/nouveau", self.new, methods=["GET"])
+        router.add_api_route(f"{base}/engagements/nouveau", self.save, methods=["POST"])
+        router.add_api_route(f"{base}/engagements/{{commitment_id}}", self.edit, methods=["GET"])
+        router.add_api_route(f"{base}/engagements/{{commitment_id}}", self.save, methods=["POST"])
+        router.add_api_route(f"{base}/extraits/nouveau", self.new_excerpt, methods=["GET"])
+        router.add_api_route(f"{base}/extraits/nouveau", self.approve, methods=["POST"])
+        router.add_api_route(f"{base}/extraits/{{excerpt}}/retrait", self.withdraw, methods=["POST"])
+        return router
 
-    @router.get("/consultations/{consultation_id}/engagements")
-    async def commitment_list(request: Request, consultation_id: str, notice: str | None = None) -> Response:
-        session = await guard.staff(request)
-        consultation = consultation_or_404(consultation_id)
-        return pages.render(
+    async def listed(self, request: Request, consultation_id: str, notice: str | None = None) -> Response:
+        session = await self.guard.staff(request)
+        consultation = self.consultation_or_404(request, consultation_id)
+        return self.pages.render(
             request,
             "commitments.html",
             session,
             consultation=consultation,
-            commitments=commitments.of(consultation_id),
-            excerpts=commitments.excerpts_of(consultation_id),
+            commitments=self.commitments.of(consultation_id),
+            excerpts=self.commitments.excerpts_of(consultation_id),
             notice=notice if notice in ("saved", "approved", "withdrawn") else None,
         )
 
-    def commitment_form(
+    def form(
+        self,
         request: Request,
         session: StaffSession,
         consultation: ConsultationDefined,
@@ -77,7 +79,7 @@ def commitment_pages(
         errors: dict[str, str] | None = None,
         status: int = 200,
     ) -> Response:
-        return pages.render(
+        return self.pages.render(
             request,
             "commitment_form.html",
             session,
@@ -90,64 +92,51 @@ def commitment_pages(
             statuses=list(CommitmentStatus),
         )
 
-    @router.get("/consultations/{consultation_id}/engagements/nouveau")
-    async def new_commitment(
-        request: Request,
-        consultation_id: str,
-        type: str = "open",
-        jeu: str | None = None,
-        groupe: str | None = None,
-        titre: str | None = None,
-    ) -> Response:
-        session = await guard.staff(request)
-        consultation = consultation_or_404(consultation_id)
-        kind = CommitmentKind(type) if type in {k.value for k in CommitmentKind} else CommitmentKind.OPEN
-        key = groupe if kind is CommitmentKind.ADD else jeu
+    async def new(self, request: Request, consultation_id: str) -> Response:
+        """The form of a new commitment on a ranked row: `type`, then `jeu` (a dataset) or `groupe`."""
+        session = await self.guard.staff(request)
+        consultation = self.consultation_or_404(request, consultation_id)
+        query = request.query_params
+        kind = CommitmentKind(query["type"]) if query.get("type") in set(CommitmentKind) else CommitmentKind.OPEN
+        dataset, group = query.get("jeu") or None, query.get("groupe") or None
+        key = group if kind is CommitmentKind.ADD else dataset
         if not key:
             raise PageError(404, "not_found")
-        existing = commitments.get(consultation_id, default_commitment_id(kind.value, key))
+        existing = self.commitments.get(consultation_id, default_commitment_id(kind.value, key))
         if existing is not None:
-            return RedirectResponse(
-                f"/consultations/{consultation_id}/engagements/{existing.commitment_id}", status_code=303
-            )
-        values = {
+            return RedirectResponse(f"/consultations/{consultation_id}/engagements/{existing.commitment_id}", 303)
+        values = dict.fromkeys((*DRAFT_FIELDS, "dataset_id", "suggestion_key"), "") | {
             "commitment_id": default_commitment_id(kind.value, key),
             "kind": kind.value,
-            "dataset_id": jeu if kind is not CommitmentKind.ADD else "",
-            "suggestion_key": groupe if kind is CommitmentKind.ADD else "",
-            "title": titre or (commitments.title_of(jeu) if jeu else None) or key,
-            "service": commitments.service_of(jeu) if jeu else "",
-            "target": "",
+            "dataset_id": dataset if kind is not CommitmentKind.ADD else "",
+            "suggestion_key": group if kind is CommitmentKind.ADD else "",
+            "title": query.get("titre") or (self.commitments.title_of(dataset) if dataset else None) or key,
+            "service": self.commitments.service_of(dataset) if dataset else "",
             "status": CommitmentStatus.PLANNED.value,
-            "note_fr": "",
-            "note_en": "",
-            "reason": "",
-            "done_url": "",
         }
-        return commitment_form(request, session, consultation, values, None)
+        return self.form(request, session, consultation, values, None)
 
-    @router.get("/consultations/{consultation_id}/engagements/{commitment_id}")
-    async def edit_commitment(request: Request, consultation_id: str, commitment_id: str) -> Response:
-        session = await guard.staff(request)
-        consultation = consultation_or_404(consultation_id)
-        existing = commitments.get(consultation_id, commitment_id)
+    async def edit(self, request: Request, consultation_id: str, commitment_id: str) -> Response:
+        session = await self.guard.staff(request)
+        consultation = self.consultation_or_404(request, consultation_id)
+        existing = self.commitments.get(consultation_id, commitment_id)
         if existing is None:
             raise PageError(404, "not_found")
-        values = existing.model_dump(mode="json") | {"note_en": existing.note_en or "", "reason": existing.reason or ""}
-        values["done_url"] = existing.done_url or ""
-        return commitment_form(request, session, consultation, values, existing)
+        values = existing.model_dump(mode="json")
+        values |= {key: values.get(key) or "" for key in ("note_en", "reason", "done_url")}
+        return self.form(request, session, consultation, values, existing)
 
-    @router.post("/consultations/{consultation_id}/engagements/nouveau")
-    @router.post("/consultations/{consultation_id}/engagements/{commitment_id}")
-    async def save_commitment(request: Request, consultation_id: str, commitment_id: str | None = None) -> Response:
-        session = await guard.staff(request)
-        consultation = consultation_or_404(consultation_id)
-        fields = await guard.form(request, session)
-        existing = commitments.get(consultation_id, commitment_id) if commitment_id else None
+    async def save(self, request: Request, consultation_id: str, commitment_id: str | None = None) -> Response:
+        session = await self.guard.staff(request)
+        consultation = self.consultation_or_404(request, consultation_id)
+        fields = await self.guard.form(request, session)
+        existing = self.commitments.get(consultation_id, commitment_id) if commitment_id else None
         values: dict[str, Any] = {key: fields.get(key, "").strip() for key in (*DRAFT_FIELDS, "commitment_id", "kind")}
-        values["dataset_id"] = fields.get("dataset_id") or None
-        values["suggestion_key"] = fields.get("suggestion_key") or None
-        if existing is not None:
+        values |= {
+            "dataset_id": fields.get("dataset_id") or None,
+            "suggestion_key": fields.get("suggestion_key") or None,
+        }
+        if existing is not None:  # what a commitment is about never changes
             values |= {
                 "commitment_id": existing.commitment_id,
                 "kind": existing.kind.value,
@@ -155,65 +144,57 @@ def commitment_pages(
                 "suggestion_key": existing.suggestion_key,
             }
         try:
-            draft = _draft(consultation_id, values)
-            await commitments.record(draft, session.username)
+            await self.commitments.record(draft_of(consultation_id, values), session.username)
         except CommitmentRefused as refused:
-            return commitment_form(request, session, consultation, values, existing, {refused.field: str(refused)}, 422)
+            errors = {refused.field: str(refused)}
+            return self.form(request, session, consultation, values, existing, errors, 422)
         except NotRecorded:
             raise PageError(503, "unavailable") from None
         return RedirectResponse(f"/consultations/{consultation_id}/engagements?notice=saved", status_code=303)
 
-    # --- excerpts ------------------------------------------------------------------------------------
-
-    @router.get("/consultations/{consultation_id}/extraits/nouveau")
-    async def new_excerpt(request: Request, consultation_id: str, texte: str) -> Response:
-        session = await guard.staff(request)
-        consultation = consultation_or_404(consultation_id)
-        text = await contributions.text(consultation_id, texte)
-        if text is None or text["kind"] not in {k.value for k in ExcerptKind}:
+    async def new_excerpt(self, request: Request, consultation_id: str, texte: str) -> Response:
+        session = await self.guard.staff(request)
+        consultation = self.consultation_or_404(request, consultation_id)
+        text = await self.ports.contributions.text(consultation_id, texte)
+        if text is None or text["kind"] not in set(ExcerptKind):
             raise PageError(404, "not_found")
         original = text.get("comment") or text.get("description") or ""
-        return pages.render(
-            request,
-            "excerpt_form.html",
-            session,
-            consultation=consultation,
-            text=text,
-            text_id=texte,
-            original=original,
-        )
+        context: dict[str, Any] = {"consultation": consultation, "text": text, "text_id": texte, "original": original}
+        return self.pages.render(request, "excerpt_form.html", session, **context)
 
-    @router.post("/consultations/{consultation_id}/extraits/nouveau")
-    async def approve_excerpt(request: Request, consultation_id: str) -> Response:
-        session = await guard.staff(request)
-        consultation_or_404(consultation_id)
-        fields = await guard.form(request, session)
-        text = await contributions.text(consultation_id, fields.get("text_id", ""))
+    async def approve(self, request: Request, consultation_id: str) -> Response:
+        session = await self.guard.staff(request)
+        self.consultation_or_404(request, consultation_id)
+        fields = await self.guard.form(request, session)
+        text = await self.ports.contributions.text(consultation_id, fields.get("text_id", ""))
         edited = fields.get("text", "").strip()[:2000]
         if text is None or not edited:
             raise PageError(404, "not_found")
         kind = ExcerptKind(text["kind"])
-        await commitments.approve(  # a NotRecorded becomes the 503 page
-            consultation_id,
-            excerpt_id(fields["text_id"]),
-            kind,
-            text.get("dataset_title") or text.get("group_title") or "",
-            edited,
-            session.username,
-            dataset_id=text.get("dataset_id") if kind is ExcerptKind.IMPROVEMENT else None,
-            group_key=text.get("group_key") if kind is ExcerptKind.SUGGESTION else None,
-        )
+        try:
+            await self.commitments.approve(
+                consultation_id,
+                excerpt_id(fields["text_id"]),
+                kind,
+                text.get("dataset_title") or text.get("group_title") or "",
+                edited,
+                session.username,
+                dataset_id=text.get("dataset_id") if kind is ExcerptKind.IMPROVEMENT else None,
+                group_key=text.get("group_key") if kind is ExcerptKind.SUGGESTION else None,
+            )
+        except NotRecorded:
+            raise PageError(503, "unavailable") from None
         return RedirectResponse(f"/consultations/{consultation_id}/engagements?notice=approved", status_code=303)
 
-    @router.post("/consultations/{consultation_id}/extraits/{excerpt}/retrait")
-    async def withdraw_excerpt(request: Request, consultation_id: str, excerpt: str) -> Response:
-        session = await guard.staff(request)
-        consultation_or_404(consultation_id)
-        await guard.form(request, session)
-        await commitments.withdraw(consultation_id, excerpt, session.username)
+    async def withdraw(self, request: Request, consultation_id: str, excerpt: str) -> Response:
+        session = await self.guard.staff(request)
+        self.consultation_or_404(request, consultation_id)
+        await self.guard.form(request, session)
+        try:
+            await self.commitments.withdraw(consultation_id, excerpt, session.username)
+        except NotRecorded:
+            raise PageError(503, "unavailable") from None
         return RedirectResponse(f"/consultations/{consultation_id}/engagements?notice=withdrawn", status_code=303)
-
-    return router
 
 
 class CommitmentBody(BaseModel):
@@ -263,7 +244,7 @@ def commitments_api(
         values["title"] = values["title"] or body.suggestion_key or body.dataset_id or commitment_id
         values["service"] = body.service or (commitments.service_of(body.dataset_id) if body.dataset_id else "")
         try:
-            return await commitments.record(_draft(consultation_id, values), "api")
+            return await commitments.record(draft_of(consultation_id, values), "api")
         except CommitmentRefused as refused:
             raise ProblemError(
                 422, "Invalid request", str(refused), errors=[{"pointer": f"/{refused.field}", "detail": str(refused)}]
@@ -301,7 +282,7 @@ def commitments_api(
     return router
 
 
-def _draft(consultation_id: str, values: dict[str, Any]) -> CommitmentDraft:
+def draft_of(consultation_id: str, values: dict[str, Any]) -> CommitmentDraft:
     def text(key: str) -> str | None:
         value = values.get(key)
         return str(value).strip() if value not in (None, "") else None
