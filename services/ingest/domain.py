@@ -17,7 +17,6 @@ from shared.contracts import (
     ResponseForm,
     ResponseSubmitted,
 )
-from shared.contracts.territories import DEPARTEMENTS
 
 
 class Window(StrEnum):
@@ -71,11 +70,40 @@ def email_hash(secret: bytes, consultation_id: str, email: str) -> str:
     return _keyed_hash(secret, "email", consultation_id, email.strip().casefold()).hex()
 
 
-def respondent_token(secret: bytes, consultation_id: str, response_id: str, email_digest: str | None) -> str:
-    """The token of a respondent who brought none. From their e-mail when given, so the same
-    address is the same respondent; else from the submission, so a retried POST is too."""
-    basis = ("email", email_digest) if email_digest else ("response", response_id)
-    return _url_safe(_keyed_hash(secret, "token", consultation_id, *basis)[:24])
+TOKEN_PART_BYTES = 12
+
+
+def respondent_token(secret: bytes, consultation_id: str, response_id: str) -> str:
+    """The token ingest issues to a respondent who brought none: a nonce drawn from the submission
+    (so a retried POST gets the same one back) and its signature. Knowing an e-mail address, or
+    anything else a client can type, never yields it."""
+    return token_of(secret, consultation_id, token_nonce_for(secret, consultation_id, response_id))
+
+
+def token_nonce_for(secret: bytes, consultation_id: str, response_id: str) -> bytes:
+    return _keyed_hash(secret, "nonce", consultation_id, response_id)[:TOKEN_PART_BYTES]
+
+
+def token_of(secret: bytes, consultation_id: str, nonce: bytes) -> str:
+    """A signed token: its nonce and a keyed signature of it, checked without any lookup."""
+    return _url_safe(nonce + _keyed_hash(secret, "token", consultation_id, nonce.hex())[:TOKEN_PART_BYTES])
+
+
+def token_valid(secret: bytes, consultation_id: str, token: str) -> bool:
+    """Whether ingest issued this token for this consultation (an invented one is refused)."""
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+    except ValueError:
+        return False
+    if len(raw) != 2 * TOKEN_PART_BYTES:
+        return False
+    nonce, signature = raw[:TOKEN_PART_BYTES], raw[TOKEN_PART_BYTES:]
+    expected = _keyed_hash(secret, "token", consultation_id, nonce.hex())[:TOKEN_PART_BYTES]
+    return hmac.compare_digest(signature, expected)
+
+
+def token_nonce(token: str) -> bytes:
+    return base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))[:TOKEN_PART_BYTES]
 
 
 def respondent_key(secret: bytes, consultation_id: str, token: str) -> str:
@@ -92,12 +120,10 @@ def body_digest(form: ResponseForm) -> str:
 def accept(
     form: ResponseForm, consultation_id: str, response_id: str, received_at: datetime, secret: bytes
 ) -> tuple[ResponseSubmitted, str]:
-    """The event of an accepted response, and the respondent token to hand back."""
+    """The event of an accepted response, and the respondent token to hand back. The event carries
+    what downstream services use and no more: no organisation, territory or e-mail hash."""
     respondent = form.respondent
-    digest = email_hash(secret, consultation_id, respondent.email) if respondent.email else None
-    token = respondent.token or respondent_token(secret, consultation_id, response_id, digest)
-    implied_region = DEPARTEMENTS[respondent.departement][1] if respondent.departement else None
-    region = respondent.region or implied_region
+    token = respondent.token or respondent_token(secret, consultation_id, response_id)
     event = ResponseSubmitted(
         event_id=response_id,
         occurred_at=received_at,
@@ -105,10 +131,6 @@ def accept(
         response_id=response_id,
         respondent_key=respondent_key(secret, consultation_id, token),
         profile=respondent.profile,
-        organisation=respondent.organisation,
-        departement=respondent.departement,
-        region=region,
-        email_hash=digest,
         privacy_notice=form.consent.notice,
         received_at=received_at,
         open_requests=form.open_requests,

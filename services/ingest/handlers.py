@@ -19,6 +19,7 @@ from services.ingest.domain import (
     receipt_time,
     respondent_key,
     response_id_for,
+    token_valid,
     window_at,
 )
 from services.ingest.outbox import Unavailable
@@ -27,6 +28,10 @@ from shared.contracts import ConsultationDefined, DatasetStatus, ResponseForm, u
 from shared.topics import RESPONSES_SUBMITTED
 
 SERVICE = "ingest"
+INVENTED_TOKEN = (  # noqa: S105 (a message, not a secret)
+    "ce code de répondant n'a pas été délivré pour cette consultation / "
+    "this respondent code was not issued for this consultation"
+)
 
 
 Produce = Callable[[str, str, Any], Awaitable[None]]
@@ -120,6 +125,9 @@ class Submissions:
         received_at = receipt_time(self._clock())
         self.consultation(consultation_id)
         errors = form_errors(form, self._dataset_status)
+        token = form.respondent.token
+        if token is not None and not token_valid(self._secret, consultation_id, token):
+            errors.append(FieldError("/respondent/token", INVENTED_TOKEN))
         if errors:
             self._metrics.responses.labels("invalid").inc()
             raise Refused(422, "Invalid request", "Certains champs sont invalides. / Some fields are invalid.", errors)
@@ -156,5 +164,11 @@ class Submissions:
             self._logger.exception("accepted response not remembered for replay and pre-fill")
         return Receipt(response_id, token, received_at, replayed=False)
 
+    def token_issued(self, consultation_id: str, token: str) -> bool:
+        return token_valid(self._secret, consultation_id, token)
+
     async def latest_form(self, consultation_id: str, token: str) -> dict[str, Any] | None:
+        """The respondent's latest answer, to pre-fill the form: only for a token ingest issued."""
+        if not token_valid(self._secret, consultation_id, token):
+            return None
         return await self._store.latest_form(consultation_id, respondent_key(self._secret, consultation_id, token))

@@ -135,7 +135,7 @@ def web_router(
         except Refused as refused:
             return refusal_page(refused)
         stored, notice = None, None
-        if token is not None and not TOKEN.match(token):
+        if token is not None and not (TOKEN.match(token) and submissions.token_issued(consultation_id, token)):
             token, notice = None, "Ce lien de modification n'est pas valide. / This amend link is not valid."
         elif token is not None:
             stored = await submissions.latest_form(consultation_id, token)

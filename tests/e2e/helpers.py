@@ -11,12 +11,22 @@ import httpx
 from aiokafka import AIOKafkaConsumer
 from playwright.async_api import Browser, Page
 
+from services.ingest.domain import respondent_token
+from services.ingest.settings import DEV_PSEUDONYM_SECRET
 from shared.contracts import PRIVACY_NOTICE
 from shared.topics import RESULTS_PUBLISHED
 from shared.web import REPO_ROOT
 from tests.e2e.conftest import Pipeline
 
 CONSENT = {"accepted": True, "notice": PRIVACY_NOTICE}
+
+
+def issued_token(cid: str, seed: str) -> str:
+    """A respondent token as ingest issues them (the test services run with the development key): what a
+    client holds after a first answer. Tokens a client invents are refused."""
+    return respondent_token(DEV_PSEUDONYM_SECRET.encode(), cid, seed)
+
+
 AXE = REPO_ROOT / "node_modules" / "axe-core" / "axe.min.js"
 WCAG_A_AA = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
 

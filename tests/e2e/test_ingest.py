@@ -155,3 +155,18 @@ async def test_a_client_sending_too_fast_is_told_when_to_retry(pipeline: Pipelin
     assert statuses[3] == 429
     assert int(refused.headers["Retry-After"]) >= 1
     assert "Retry" in problem["detail"] or "réessayez" in problem["detail"]
+
+
+async def test_a_token_ingest_did_not_issue_is_refused(pipeline: Pipeline) -> None:
+    cid = pipeline.open_consultation(seconds=600)
+    dataset = pipeline.datasets("not_open")[0]["dataset_id"]
+    async with httpx.AsyncClient(base_url=pipeline.url("ingest"), timeout=30) as client:
+        invented = body_for(dataset) | {"respondent": {"profile": "student", "token": "aaaaaaaaaaaaaaaa"}}
+        refused = assert_problem(await post(client, cid, invented), 422)
+        assert refused["errors"][0]["pointer"] == "/respondent/token"
+        first = await post(client, cid, body_for(dataset, respondent={"profile": "student", "email": "a@example.org"}))
+        second = await post(client, cid, body_for(dataset, respondent={"profile": "student", "email": "a@example.org"}))
+        # The same address never gives the same token: knowing someone's e-mail never lets anyone act as them.
+        assert first.json()["respondent_token"] != second.json()["respondent_token"]
+        page = await client.get(f"/consultations/{cid}", params={"token": "aaaaaaaaaaaaaaaa"})
+        assert "aaaaaaaaaaaaaaaa" not in page.text

@@ -18,6 +18,7 @@ from tests.e2e.helpers import (
     CONSENT,
     as_tuples,
     body_for,
+    issued_token,
     poll,
     poll_equal,
     post,
@@ -69,7 +70,7 @@ async def test_every_accepted_response_is_counted_once_and_results_are_emitted_o
 
         async def respondent(n: int) -> None:
             """One respondent: a first response, perhaps retried, perhaps amended (in order)."""
-            token = None if n % 5 == 0 else f"respondent-token-{n:04d}-{uuid.uuid4().hex[:8]}"
+            token = None if n % 5 == 0 else issued_token(cid, f"respondent-{n:04d}-{uuid.uuid4().hex[:8]}")
             for submission in range(1 + (rng.random() < 0.3) + (rng.random() < 0.1)):
                 body = random_body(rng, to_open, to_improve)
                 body["response_id"] = f"resp-{n:04d}-{submission}-{uuid.uuid4().hex[:6]}"

@@ -16,7 +16,7 @@ import httpx
 from deploy.local.processes import ServiceProcess, service_env
 from shared.contracts import utc_now
 from tests.e2e.conftest import ADMIN_TOKEN, SETTINGS, Pipeline
-from tests.e2e.helpers import poll, post, published_results, results_messages
+from tests.e2e.helpers import issued_token, poll, post, published_results, results_messages
 from tests.e2e.test_pipeline import SUGGESTIONS, random_body
 from tests.e2e.truth import Accepted, expected_rankings, ranked
 
@@ -59,7 +59,7 @@ async def test_responses_up_to_the_close_are_all_in_the_results_while_scoring_re
 
         async def respondent(n: int) -> None:
             """Posts (and sometimes amends) until the consultation refuses: up to the last instant."""
-            token = f"close-{n:03d}-{uuid.uuid4().hex[:8]}"
+            token = issued_token(cid, f"close-{n:03d}-{uuid.uuid4().hex[:8]}")
             while True:
                 body = random_body(rng, to_open, to_improve)
                 body["respondent"]["token"] = token

@@ -12,7 +12,7 @@ import pytest
 
 from deploy.local.processes import ServiceProcess, service_env
 from tests.e2e.conftest import SETTINGS, Pipeline
-from tests.e2e.helpers import as_tuples, poll_equal, post, rankings
+from tests.e2e.helpers import as_tuples, issued_token, poll_equal, post, rankings
 from tests.e2e.test_pipeline import SUGGESTIONS, random_body
 from tests.e2e.truth import Accepted, expected_rankings, ranked
 
@@ -71,7 +71,7 @@ async def test_rankings_stay_exact_through_sigkills_restarts_and_a_second_replic
     async with httpx.AsyncClient(base_url=pipeline.url("ingest"), timeout=60) as client:
 
         async def respondent(n: int) -> None:
-            token = None if n % 7 == 0 else f"fault-token-{n:05d}-{uuid.uuid4().hex[:8]}"
+            token = None if n % 7 == 0 else issued_token(cid, f"fault-{n:05d}-{uuid.uuid4().hex[:8]}")
             for submission in range(1 + (rng.random() < 0.35) + (rng.random() < 0.15)):
                 if submission and token is None:
                     break

@@ -13,6 +13,9 @@ from services.ingest.domain import (
     respondent_key,
     respondent_token,
     response_id_for,
+    token_nonce,
+    token_of,
+    token_valid,
     window_at,
 )
 from shared.contracts import PRIVACY_NOTICE, ConsultationDefined, DatasetStatus, ResponseForm
@@ -58,7 +61,7 @@ def test_without_a_token_a_retry_keeps_the_same_respondent() -> None:
 
 
 def test_a_token_makes_submissions_one_respondent_and_never_travels_in_clear() -> None:
-    token = "abcdefghijklmnop1234"
+    token = respondent_token(SECRET, "c1", "r0")
     one, returned = accept(form(respondent={"profile": "journalist", "token": token}), "c1", "r1", OPENS, SECRET)
     two, _ = accept(form(respondent={"profile": "journalist", "token": token}), "c1", "r2", OPENS, SECRET)
     assert returned == token
@@ -69,7 +72,18 @@ def test_a_token_makes_submissions_one_respondent_and_never_travels_in_clear() -
 def test_idempotency_keys_map_to_stable_response_ids() -> None:
     assert response_id_for("key-1", "random") == response_id_for("key-1", "other")
     assert response_id_for(None, "random") == "random"
-    assert respondent_token(SECRET, "c1", "r", None) != respondent_token(SECRET, "c2", "r", None)
+    assert respondent_token(SECRET, "c1", "r") != respondent_token(SECRET, "c2", "r")
+    assert respondent_token(SECRET, "c1", "r") == respondent_token(SECRET, "c1", "r")  # a retried POST
+
+
+def test_only_tokens_ingest_issued_are_valid() -> None:
+    issued = respondent_token(SECRET, "c1", "r1")
+    assert token_valid(SECRET, "c1", issued)
+    assert not token_valid(SECRET, "c2", issued)  # bound to its consultation
+    assert not token_valid(b"another secret", "c1", issued)
+    for invented in ("aaaaaaaaaaaaaaaa", "A" * 32, issued[:-1] + ("A" if issued[-1] != "A" else "B"), "!!!"):
+        assert not token_valid(SECRET, "c1", invented), invented
+    assert token_of(SECRET, "c1", token_nonce(issued)) == issued
 
 
 @pytest.mark.parametrize(
@@ -97,20 +111,20 @@ def test_invalid_forms_are_refused(fields: dict[str, object]) -> None:
         form(**fields)
 
 
-def test_the_same_email_without_a_token_is_the_same_respondent() -> None:
+def test_an_email_is_never_an_identity() -> None:
     respondent = {"profile": "researcher", "email": "Jeanne.Martin@example.org"}
     first, token1 = accept(form(respondent=respondent), "c1", "r1", OPENS, SECRET)
     again = {"profile": "researcher", "email": " jeanne.martin@EXAMPLE.org "}
     second, token2 = accept(form(respondent=again), "c1", "r2", OPENS + MS, SECRET)
-    assert token1 == token2
-    assert first.respondent_key == second.respondent_key
-    assert first.email_hash == second.email_hash
+    assert token1 != token2
+    assert first.respondent_key != second.respondent_key
     assert "jeanne" not in first.model_dump_json().lower()
 
 
-def test_a_departement_implies_its_region() -> None:
-    event, _ = accept(form(respondent={"profile": "tourism", "departement": "2A"}), "c1", "r1", OPENS, SECRET)
-    assert (event.departement, event.region) == ("2A", "94")
+def test_the_event_carries_no_organisation_territory_or_email() -> None:
+    respondent = {"profile": "tourism", "departement": "2A", "organisation": "Office", "email": "a@example.org"}
+    event, _ = accept(form(respondent=respondent), "c1", "r1", OPENS, SECRET)
+    assert (event.organisation, event.departement, event.region, event.email_hash) == (None, None, None, None)
 
 
 CATALOGUE = {"census-a": DatasetStatus.NOT_OPEN, "open-b": DatasetStatus.OPEN}
