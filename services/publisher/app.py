@@ -1,29 +1,40 @@
-"""Wiring of the publisher: consultations view, closing loop, MongoDB, results API."""
+"""Wiring of the publisher: consultations, commitments and excerpts views, closing loop, republishing,
+MongoDB, results API, public follow-up."""
 
 import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import FastAPI, Header, HTTPException, Response
 
 from services.publisher.closing import Closer, PublisherMetrics, ScoringClient
-from services.publisher.domain import publication_at
 from services.publisher.kafka_io import KafkaProgress, ResultsEmitter
-from services.publisher.opendata import MEDIA_TYPES, DatasetRef
+from services.publisher.opendata import MEDIA_TYPES, DatasetRef, FollowUp, follow_up_of
+from services.publisher.publications import Embargoed, NotPublished, Publications
 from services.publisher.report import ReportRenderer
 from services.publisher.repository import MongoResultsRepository, Publication
+from services.publisher.republishing import Republisher
 from services.publisher.settings import PublisherSettings
-from shared.contracts import ConsultationDefined, DatasetCatalogued, ResultsPublished, utc_now
+from services.publisher.web import follow_up_router
+from shared.contracts import (
+    CommitmentRecorded,
+    ConsultationDefined,
+    DatasetCatalogued,
+    ExcerptApproved,
+    ResultsPublished,
+    utc_now,
+)
 from shared.http import ProblemError, problem_responses, require_admin, service_app
 from shared.kafka import StateView, prepare_topics
 from shared.metrics import make_registry
 from shared.mongo import make_mongo_client, mongo_ping
 from shared.service import retry_until
-from shared.topics import CATALOGUE_DATASETS, CONSULTATIONS
+from shared.topics import CATALOGUE_DATASETS, COMMITMENTS, CONSULTATIONS, EXCERPTS
+from shared.web import DSFR_URL, dsfr_static
 
 SERVICE = "publisher"
 
@@ -37,6 +48,26 @@ def create_app(settings: PublisherSettings) -> FastAPI:
     catalogue = StateView(settings.kafka_bootstrap, CATALOGUE_DATASETS, DatasetCatalogued, logger)
     scoring = ScoringClient(settings.scoring_url, settings.admin_token.get_secret_value())
     admin_token = settings.admin_token.get_secret_value()
+    metrics = PublisherMetrics(registry)
+    report = ReportRenderer()
+
+    def changed(key: str, _: object) -> None:
+        # Keys are `<consultation_id>:<id>`; a tombstone carries no value to read the consultation from.
+        for cid in consultations.items:
+            if key.startswith(cid + ":"):
+                republisher.changed(cid)
+
+    commitments = StateView(settings.kafka_bootstrap, COMMITMENTS, CommitmentRecorded, logger, on_change=changed)
+    excerpts = StateView(settings.kafka_bootstrap, EXCERPTS, ExcerptApproved, logger, on_change=changed)
+    views = (consultations, catalogue, commitments, excerpts)
+
+    def follow_up(results: ResultsPublished) -> FollowUp:
+        return follow_up_of(results, commitments.items.values(), excerpts.items.values())
+
+    republisher = Republisher(repository, follow_up, report, metrics, logger)
+    publications = Publications(
+        repository, lambda cid: consultations.get(cid) is not None, settings.publication_delay_days, admin_token
+    )
 
     def dataset(dataset_id: str) -> DatasetRef | None:
         entry = catalogue.get(dataset_id)
@@ -52,11 +83,13 @@ def create_app(settings: PublisherSettings) -> FastAPI:
         repository,
         dataset,
         settings.code_version,
-        ReportRenderer(),
+        report,
         settle=timedelta(seconds=settings.kafka_produce_timeout_s + 1),
         poll_interval_s=settings.poll_interval_s,
-        metrics=PublisherMetrics(registry),
+        metrics=metrics,
         logger=logger,
+        follow_up=follow_up,
+        stored=republisher.changed,
     )
 
     @asynccontextmanager
@@ -65,19 +98,25 @@ def create_app(settings: PublisherSettings) -> FastAPI:
         await retry_until("connect to MongoDB", repository.ensure_indexes, settings.startup_timeout_s, logger)
         await retry_until("read consultations", consultations.start, settings.startup_timeout_s, logger)
         await retry_until("read the catalogue", catalogue.start, settings.startup_timeout_s, logger)
-        await consultations.ready.wait()
-        await catalogue.ready.wait()
+        await retry_until("read commitments", commitments.start, settings.startup_timeout_s, logger)
+        await retry_until("read excerpts", excerpts.start, settings.startup_timeout_s, logger)
+        for view in views:
+            await view.ready.wait()
+        # Whatever changed while no publisher ran (and files stored by an earlier version) is caught up here.
+        for cid in list(consultations.items):
+            republisher.changed(cid)
         tasks = [
             asyncio.create_task(closer.run_forever(), name="closer"),
             asyncio.create_task(closer.measure_lag_forever(settings.lag_interval_s), name="lag"),
+            asyncio.create_task(republisher.run_forever(), name="republisher"),
         ]
         yield
         for task in tasks:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        await consultations.stop()
-        await catalogue.stop()
+        for view in views:
+            await view.stop()
         await scoring.aclose()
         await mongo.close()
 
@@ -85,40 +124,28 @@ def create_app(settings: PublisherSettings) -> FastAPI:
         return await mongo_ping(mongo)
 
     async def views_ready() -> bool:
-        return consultations.ready.is_set() and catalogue.ready.is_set()
+        return all(view.ready.is_set() for view in views)
 
     app = service_app(SERVICE, lifespan, {"mongodb": mongo_ready, "consultations": views_ready}, registry)
-
-    def is_admin(authorization: str | None) -> bool:
-        if authorization is None:
-            return False
-        require_admin(authorization, admin_token)  # a wrong token is refused, not taken for the public
-        return True
-
-    def public_from(found: Publication) -> datetime:
-        return publication_at(found.results.closes_at, settings.publication_delay_days, found.released_at)
+    app.mount(DSFR_URL, dsfr_static(), name="dsfr")
+    app.include_router(follow_up_router(publications, follow_up))
 
     async def publication(consultation_id: str, authorization: str | None) -> Publication:
         """The publication, if this caller may see it: administrators at once, the public from the
         publication date."""
-        found = await repository.get(consultation_id)
-        if found is None:
-            detail = (
-                "No such consultation."
-                if consultations.get(consultation_id) is None
-                else "Results are published once the consultation has closed and every accepted response is counted."
-            )
-            raise HTTPException(404, detail)
-        public = public_from(found)
-        if utc_now() < public and not is_admin(authorization):
+        try:
+            return await publications.visible(consultation_id, authorization)
+        except NotPublished as error:
+            raise HTTPException(404, str(error)) from None
+        except Embargoed as error:
+            public = error.public_from
             raise ProblemError(
                 403,
                 "Embargoed",
                 f"Les résultats seront publics le {public:%d/%m/%Y à %H:%M} UTC. "
                 f"The results are public from {public.isoformat()}.",
                 extensions={"public_from": public.isoformat()},
-            )
-        return found
+            ) from None
 
     embargo_responses = problem_responses(401, 403, 404)
 
@@ -133,7 +160,7 @@ def create_app(settings: PublisherSettings) -> FastAPI:
         found = await publication(consultation_id, authorization)
         return {
             "consultation_id": consultation_id,
-            "public_from": public_from(found).isoformat(),
+            "public_from": publications.public_from(found).isoformat(),
             "files": [
                 {
                     "name": f.name,

@@ -4,7 +4,9 @@
     python -m services.publisher.audit https://…/v1/consultations/<id>/results [--token T]
     python -m services.publisher.audit ./downloaded-results-directory
 
-Exit status 0 when every ranking file matches, 1 otherwise.
+Exit status 0 when every ranking file matches, 1 otherwise. The ministry's commitments, their history
+and the approved excerpts are inputs, published as recorded: they are checked against the hashes the
+data package declares, and listed as inputs, not recomputed.
 """
 
 import argparse
@@ -20,6 +22,7 @@ from services.publisher.opendata import (
     ANSWERS_CSV,
     DATAPACKAGE_JSON,
     DATASETS_CSV,
+    INPUT_FILES,
     METHOD_JSON,
     RESPONDENTS_CSV,
     recompute,
@@ -60,7 +63,8 @@ def audit(files: Mapping[str, bytes]) -> list[tuple[str, bool, str]]:
     for resource in package["resources"]:
         data = files.get(resource["path"], b"")
         ok = resource["hash"] == "sha256:" + hashlib.sha256(data).hexdigest()
-        checks.append((resource["path"], ok, "hash as declared in the data package" if ok else "hash differs"))
+        what = "input, not recomputed: " if resource["path"] in INPUT_FILES else ""
+        checks.append((resource["path"], ok, what + ("hash as declared in the data package" if ok else "hash differs")))
     for name, data in recompute(files).items():
         published = files.get(name)
         if published is None:

@@ -9,7 +9,7 @@ own live tallies: two independent computations that must agree before anything i
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from datetime import timedelta
 from typing import Protocol
 
@@ -20,8 +20,9 @@ from services.publisher.domain import Offsets, caught_up, is_due, results_event_
 from services.publisher.opendata import (
     Consultation,
     DatasetRef,
+    FollowUp,
     Method,
-    Respondent,
+    Report,
     archive_of,
     compute_rankings,
     disagreements,
@@ -135,6 +136,11 @@ class PublisherMetrics:
             ["group", "topic"],
             registry=registry,
         )
+        self.republished = Counter(
+            "publisher_files_republished_total",
+            "Times the files of a published consultation were stored again, its commitments or excerpts changed.",
+            registry=registry,
+        )
         self.disagreements = Counter(
             "publisher_disagreements_total",
             "Publications refused because the archive and scoring's tallies disagree.",
@@ -152,11 +158,13 @@ class Closer:
         repository: ResultsRepository,
         datasets: Callable[[str], DatasetRef | None],
         code_version: str,
-        report: Callable[[ResultsPublished, Sequence[Respondent]], bytes],
+        report: Report,
         settle: timedelta,
         poll_interval_s: float,
         metrics: PublisherMetrics,
         logger: logging.Logger,
+        follow_up: Callable[[ResultsPublished], FollowUp] = lambda _: FollowUp(),
+        stored: Callable[[str], None] = lambda _: None,
     ) -> None:
         self._consultations = consultations
         self._progress = progress
@@ -170,6 +178,8 @@ class Closer:
         self._poll = poll_interval_s
         self._metrics = metrics
         self._logger = logger
+        self._follow_up = follow_up
+        self._stored = stored
         self._published: set[str] = set()
         self._failures: dict[str, int] = {}
         self._retry_at: dict[str, float] = {}
@@ -252,7 +262,10 @@ class Closer:
             # Whoever emitted first, the files are rendered from the results committed in Kafka,
             # so every replica and every restart writes the same bytes.
             results, emitted = await self._emitter.emit_once(candidate)
-            await self._repository.save(results, render_files(results, archive, method, self._report))
+            files = render_files(results, archive, method, self._report, self._follow_up(results))
+            await self._repository.save(results, files)
+        # A commitment or excerpt that changed while the files were rendered is in them at the next rendering.
+        self._stored(cid)
         if emitted:
             self._metrics.published.inc()
         self._metrics.close_seconds.observe((utc_now() - consultation.closes_at).total_seconds())

@@ -4,6 +4,10 @@ with the published method, and the files (CSV, JSON, Frictionless data package, 
 Everything here is a pure function of the archive, the dataset snapshot and the method, so that
 (a) two publisher replicas, or a restart, write byte-identical files, and (b) the audit command
 recomputes the rankings from the published files alone and compares them byte for byte.
+
+The ministry's commitments and the excerpts staff approved are inputs, published as recorded: the
+files that carry them (and the data package and report that describe them) are a pure function of
+the results and of those inputs, rendered again each time one of them changes.
 """
 
 import csv
@@ -13,12 +17,15 @@ import json
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from shared.contracts import (
+    CommitmentKind,
+    CommitmentRecorded,
     CountedBallot,
     DatasetStatus,
+    ExcerptApproved,
     ImprovementKind,
     Priority,
     Profile,
@@ -109,6 +116,64 @@ class Method:
             formula=FORMULA["en"],
             tie_break="higher score first, then more respondents, then key (dataset id) ascending",
         )
+
+
+# The ranking each kind of commitment answers: what the ministry commits to open, improve or add.
+COMMITMENT_RANKING = {
+    CommitmentKind.OPEN: RankingKind.OPEN,
+    CommitmentKind.IMPROVE: RankingKind.IMPROVE,
+    CommitmentKind.ADD: RankingKind.SUGGESTIONS,
+}
+
+
+@dataclass(frozen=True)
+class Engagement:
+    """A commitment with the row of the frozen ranking it answers (None when that was not ranked)."""
+
+    commitment: CommitmentRecorded
+    ranked: RankingRow | None
+
+
+@dataclass(frozen=True)
+class FollowUp:
+    """What the ministry will do about a consultation's results, and the excerpts approved for publication."""
+
+    engagements: tuple[Engagement, ...] = ()
+    excerpts: tuple[ExcerptApproved, ...] = ()
+
+
+def follow_up_of(
+    results: ResultsPublished, commitments: Iterable[CommitmentRecorded], excerpts: Iterable[ExcerptApproved]
+) -> FollowUp:
+    """The consultation's commitments, ordered by kind, rank at the close and id, with their ranking rows;
+    and its excerpts still approved, ordered by id. Nothing else of the inputs is kept."""
+    cid = results.consultation_id
+    rows = {
+        RankingKind.OPEN: {r.key: r for r in results.open},
+        RankingKind.IMPROVE: {r.key: r for r in results.improve},
+        RankingKind.SUGGESTIONS: {r.key: r for r in results.suggestions},
+    }
+    kinds = list(CommitmentKind)
+    engagements = [
+        Engagement(c, rows[COMMITMENT_RANKING[c.kind]].get(c.suggestion_key or c.dataset_id or ""))
+        for c in commitments
+        if c.consultation_id == cid
+    ]
+    engagements.sort(
+        key=lambda e: (
+            kinds.index(e.commitment.kind),
+            e.ranked is None,
+            e.ranked.rank if e.ranked else 0,
+            e.commitment.commitment_id,
+        )
+    )
+    approved = sorted((e for e in excerpts if e.consultation_id == cid and e.approved), key=lambda e: e.excerpt_id)
+    return FollowUp(tuple(engagements), tuple(approved))
+
+
+def timestamp(instant: datetime) -> str:
+    """An instant as published: UTC, to the second, ISO 8601 (the Table Schema's default datetime)."""
+    return instant.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def archive_of(ballots: Iterable[CountedBallot]) -> list[Respondent]:
@@ -261,6 +326,11 @@ RESULTS_JSON = "resultats.json"
 METHOD_JSON = "methode.json"
 DATAPACKAGE_JSON = "datapackage.json"
 REPORT_HTML = "rapport.html"
+ENGAGEMENTS_CSV = "engagements.csv"
+HISTORY_CSV = "suivi-engagements.csv"
+EXCERPTS_CSV = "extraits.csv"
+# Recorded by the ministry's staff, published as recorded: the audit checks their hashes, recomputes nothing.
+INPUT_FILES = (ENGAGEMENTS_CSV, HISTORY_CSV, EXCERPTS_CSV)
 RANKING_FILES = {RankingKind.OPEN: OPEN_CSV, RankingKind.IMPROVE: IMPROVE_CSV, RankingKind.SUGGESTIONS: SUGGESTIONS_CSV}
 MEDIA_TYPES = {".csv": "text/csv; charset=utf-8", ".json": "application/json", ".html": "text/html; charset=utf-8"}
 
@@ -321,6 +391,41 @@ DATASET_COLUMNS = [
     Column("dataset_id", "string", "Jeu de données", "Identifiant / Id"),
     Column("title", "string", "Titre", "Titre / Title"),
     Column("status", "string", "Statut", "open ou not_open / status"),
+]
+
+
+ENGAGEMENT_COLUMNS = [
+    Column("commitment_id", "string", "Engagement", "Identifiant de l'engagement / Commitment id"),
+    Column("kind", "string", "Nature", "open : ouvrir, improve : améliorer, add : ajouter au catalogue / kind"),
+    Column("dataset_id", "string", "Jeu de données", "Jeu de données du catalogue (open, improve) / Catalogue dataset"),
+    Column("suggestion_key", "string", "Suggestion", "Groupe de suggestions (add) / Suggestion group (add)"),
+    Column("title", "string", "Titre", "Titre lors de l'engagement / Title when the commitment was made"),
+    Column("rank", "integer", "Rang", "Rang à la clôture dans le classement de cette nature / Rank at the close"),
+    Column("score", "integer", "Score", "Score à la clôture / Score at the close"),
+    Column("respondents", "integer", "Répondants", "Répondants à la clôture / Respondents at the close"),
+    Column("service", "string", "Service", "Service chargé de l'engagement / Service in charge"),
+    Column("target", "string", "Échéance", "Trimestre (2027-T2) ou jour (2027-06-30) visé / Target quarter or day"),
+    Column("status", "string", "Statut", "planned, in_progress, done ou dropped / status"),
+    Column("status_since", "datetime", "Depuis", "Date (UTC) du statut actuel / Since when (UTC)"),
+    Column("note_fr", "string", "Note", "Note publique en français / Public note in French"),
+    Column("note_en", "string", "Note (anglais)", "Note publique en anglais / Public note in English"),
+    Column("reason", "string", "Motif", "Motif public d'un abandon / Public reason of a drop"),
+    Column("done_url", "string", "Lien", "Où est le jeu de données, une fois fait / Where the dataset is, when done"),
+]
+HISTORY_COLUMNS = [
+    Column("commitment_id", "string", "Engagement", "Identifiant de l'engagement / Commitment id"),
+    Column("status", "string", "Statut", "Statut atteint / Status reached"),
+    Column("at", "datetime", "Le", "Date (UTC) / When (UTC)"),
+    Column("by", "string", "Par", "staff : le ministère, catalogue : constaté au catalogue / who"),
+    Column("note", "string", "Note", "Motif d'un abandon ou lien une fois fait / Reason of a drop or link when done"),
+]
+EXCERPT_COLUMNS = [
+    Column("excerpt_id", "string", "Extrait", "Identifiant de l'extrait / Excerpt id"),
+    Column("kind", "string", "Nature", "improvement : commentaire, suggestion : description / kind"),
+    Column("dataset_id", "string", "Jeu de données", "Jeu de données commenté / Dataset commented on"),
+    Column("group_key", "string", "Suggestion", "Groupe de suggestions / Suggestion group"),
+    Column("title", "string", "Titre", "Titre du jeu de données ou du groupe / Title"),
+    Column("text", "string", "Texte", "Texte approuvé pour publication / Text approved for publication"),
 ]
 
 
@@ -392,6 +497,49 @@ def datasets_csv(datasets: Mapping[str, DatasetRef]) -> bytes:
     return _csv(DATASET_COLUMNS, ((d.dataset_id, d.title, d.status.value) for _, d in sorted(datasets.items())))
 
 
+def engagements_csv(follow_up: FollowUp) -> bytes:
+    def line(e: Engagement) -> list[object]:
+        c, row = e.commitment, e.ranked
+        return [
+            c.commitment_id,
+            c.kind.value,
+            c.dataset_id,
+            c.suggestion_key,
+            c.title,
+            row.rank if row else None,
+            row.score if row else None,
+            row.respondents if row else None,
+            c.service,
+            c.target,
+            c.status.value,
+            timestamp(c.history[-1].at),
+            c.note_fr,
+            c.note_en,
+            c.reason,
+            c.done_url,
+        ]
+
+    return _csv(ENGAGEMENT_COLUMNS, (line(e) for e in follow_up.engagements))
+
+
+def history_csv(follow_up: FollowUp) -> bytes:
+    return _csv(
+        HISTORY_COLUMNS,
+        (
+            (e.commitment.commitment_id, step.status.value, timestamp(step.at), step.by, step.note)
+            for e in follow_up.engagements
+            for step in e.commitment.history
+        ),
+    )
+
+
+def excerpts_csv(follow_up: FollowUp) -> bytes:
+    return _csv(
+        EXCERPT_COLUMNS,
+        ((x.excerpt_id, x.kind.value, x.dataset_id, x.group_key, x.title, x.text) for x in follow_up.excerpts),
+    )
+
+
 def method_json(consultation: Consultation, event_id: str, method: Method) -> bytes:
     return _json(
         {
@@ -413,6 +561,14 @@ def method_json(consultation: Consultation, event_id: str, method: Method) -> by
                 "datasets": DATASETS_CSV,
                 "note": "Respondents renumbered in the order their counted (latest) response was received; "
                 "no e-mail hash, token or response id is published.",
+            },
+            "inputs": {
+                "commitments": ENGAGEMENTS_CSV,
+                "history": HISTORY_CSV,
+                "excerpts": EXCERPTS_CSV,
+                "note": "Recorded by the ministry's staff after the close and published as recorded, then again "
+                "each time one changes: inputs, not recomputed. The rank, score and respondents of a commitment "
+                "are those of its dataset or suggestion group in the frozen rankings.",
             },
         }
     )
@@ -437,12 +593,13 @@ def _schema(columns: Sequence[Column], primary_key: Sequence[str] = ()) -> dict[
 
 
 def datapackage_json(consultation: Consultation, files: Mapping[str, bytes]) -> bytes:
-    def resource(name: str, title: str, schema: dict[str, Any]) -> dict[str, Any]:
+    def resource(name: str, title: str, schema: dict[str, Any], description: str | None = None) -> dict[str, Any]:
         data = files[name]
         return {
             "name": name.removesuffix(".csv"),
             "path": name,
             "title": title,
+            **({"description": description} if description else {}),
             "format": "csv",
             "mediatype": "text/csv",
             "encoding": "utf-8",
@@ -452,6 +609,10 @@ def datapackage_json(consultation: Consultation, files: Mapping[str, bytes]) -> 
             "schema": schema,
         }
 
+    history_schema = _schema(HISTORY_COLUMNS)
+    history_schema["foreignKeys"] = [
+        {"fields": ["commitment_id"], "reference": {"resource": "engagements", "fields": ["commitment_id"]}}
+    ]
     answers_schema = _schema(ANSWER_COLUMNS)
     answers_schema["foreignKeys"] = [
         {"fields": ["respondent"], "reference": {"resource": "repondants", "fields": ["respondent"]}}
@@ -462,8 +623,10 @@ def datapackage_json(consultation: Consultation, files: Mapping[str, bytes]) -> 
         "description": (
             "Classements des jeux de données à ouvrir, à améliorer et des suggestions, avec le détail par "
             "profil, et l'archive pseudonymisée des réponses comptées qui permet de les recalculer (voir "
-            f"{METHOD_JSON}). / Rankings of the datasets to open, to improve and of the suggestions, by "
-            "profile, with the pseudonymised archive of the counted responses that recomputes them."
+            f"{METHOD_JSON}) ; les engagements du ministère, leur suivi et les extraits approuvés, données "
+            "d'entrée non recalculées. / Rankings of the datasets to open, to improve and of the suggestions, by "
+            "profile, with the pseudonymised archive of the counted responses that recomputes them; the "
+            "ministry's commitments, their history and the approved excerpts, inputs not recomputed."
         ),
         "licenses": [
             {
@@ -486,6 +649,30 @@ def datapackage_json(consultation: Consultation, files: Mapping[str, bytes]) -> 
             resource(RESPONDENTS_CSV, "Répondants / Respondents", _schema(RESPONDENT_COLUMNS, ["respondent"])),
             resource(ANSWERS_CSV, "Réponses comptées / Counted answers", answers_schema),
             resource(DATASETS_CSV, "Jeux de données cités / Datasets named", _schema(DATASET_COLUMNS, ["dataset_id"])),
+            resource(
+                ENGAGEMENTS_CSV,
+                "Engagements du ministère / The ministry's commitments",
+                _schema(ENGAGEMENT_COLUMNS, ["commitment_id"]),
+                "Donnée d'entrée saisie par le ministère, publiée telle quelle, non recalculée ; rang, score et "
+                "répondants sont ceux du classement arrêté à la clôture. / An input recorded by the ministry, "
+                "published as recorded, not recomputed; rank, score and respondents are those of the frozen "
+                "ranking.",
+            ),
+            resource(
+                HISTORY_CSV,
+                "Suivi des engagements / Commitments' history",
+                history_schema,
+                "Donnée d'entrée, non recalculée : chaque changement de statut d'un engagement. / An input, not "
+                "recomputed: each status change of a commitment.",
+            ),
+            resource(
+                EXCERPTS_CSV,
+                "Extraits approuvés / Approved excerpts",
+                _schema(EXCERPT_COLUMNS, ["excerpt_id"]),
+                "Donnée d'entrée, non recalculée : les seuls extraits de ce qu'ont écrit les répondants que le "
+                "ministère a approuvés pour publication, tels qu'approuvés. / An input, not recomputed: only the "
+                "excerpts of what respondents wrote that the ministry approved for publication, as approved.",
+            ),
         ],
     }
     return _json(package)
@@ -512,11 +699,15 @@ def datasets_of(results: ResultsPublished) -> dict[str, DatasetRef]:
     return datasets
 
 
+Report = Callable[[ResultsPublished, Sequence[Respondent], FollowUp], bytes]
+
+
 def render_files(
     results: ResultsPublished,
     archive: Sequence[Respondent],
     method: Method,
-    report: Callable[[ResultsPublished, Sequence[Respondent]], bytes],
+    report: Report,
+    follow_up: FollowUp = FollowUp(),
 ) -> dict[str, bytes]:
     """Every published file, byte for byte the same for the same inputs."""
     consultation = consultation_of(results)
@@ -524,9 +715,12 @@ def render_files(
     files[RESPONDENTS_CSV] = respondents_csv(archive)
     files[ANSWERS_CSV] = answers_csv(archive)
     files[DATASETS_CSV] = datasets_csv(datasets_of(results))
+    files[ENGAGEMENTS_CSV] = engagements_csv(follow_up)
+    files[HISTORY_CSV] = history_csv(follow_up)
+    files[EXCERPTS_CSV] = excerpts_csv(follow_up)
     files[METHOD_JSON] = method_json(consultation, results.event_id, method)
     files[DATAPACKAGE_JSON] = datapackage_json(consultation, files)
-    files[REPORT_HTML] = report(results, archive)
+    files[REPORT_HTML] = report(results, archive, follow_up)
     return files
 
 

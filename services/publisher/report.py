@@ -9,10 +9,30 @@ from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from services.publisher.opendata import Respondent
-from shared.contracts import IMPROVEMENT_LABELS, PROFILE_LABELS, Profile, RankingRow, ResultsPublished
+from services.publisher.opendata import FollowUp, Respondent
+from shared.contracts import (
+    IMPROVEMENT_LABELS,
+    PROFILE_LABELS,
+    CommitmentKind,
+    CommitmentStatus,
+    Profile,
+    RankingRow,
+    ResultsPublished,
+)
 
 TOP = 15
+# French, then English: the words the report and the follow-up page use for a commitment.
+KIND_LABELS = {
+    CommitmentKind.OPEN: ("Ouvrir", "Open"),
+    CommitmentKind.IMPROVE: ("Améliorer", "Improve"),
+    CommitmentKind.ADD: ("Ajouter au catalogue", "Add to the catalogue"),
+}
+STATUS_LABELS = {
+    CommitmentStatus.PLANNED: ("Prévu", "Planned"),
+    CommitmentStatus.IN_PROGRESS: ("En cours", "In progress"),
+    CommitmentStatus.DONE: ("Réalisé", "Done"),
+    CommitmentStatus.DROPPED: ("Abandonné", "Dropped"),
+}
 BAR_WIDTH = 420
 # A colour per profile, distinguishable and readable on white (Okabe–Ito palette, then greys).
 PROFILE_COLOURS = dict(
@@ -39,6 +59,11 @@ class Segment:
 class Bar:
     row: RankingRow
     segments: list[Segment]
+
+
+def web_url(url: str | None) -> str | None:
+    """A link the public may follow: http(s) only, never a script."""
+    return url if url and url.startswith(("https://", "http://")) else None
 
 
 def bars(rows: Sequence[RankingRow]) -> list[Bar]:
@@ -74,11 +99,15 @@ class ReportRenderer:
             trim_blocks=True,
             lstrip_blocks=True,
         )
+        self._env.filters["web_url"] = web_url
 
-    def __call__(self, results: ResultsPublished, archive: Sequence[Respondent]) -> bytes:
+    def __call__(self, results: ResultsPublished, archive: Sequence[Respondent], follow_up: FollowUp) -> bytes:
         profiles = Counter(r.profile for r in archive)
         html = self._env.get_template("report.html").render(
             results=results,
+            follow_up=follow_up,
+            kind_labels=KIND_LABELS,
+            status_labels=STATUS_LABELS,
             open_bars=bars(results.open),
             improve_bars=bars(results.improve),
             suggestions=results.suggestions[:TOP],

@@ -9,7 +9,7 @@ from prometheus_client import CollectorRegistry
 
 from services.publisher.closing import Closer, PublisherMetrics, ResultsDisagree
 from services.publisher.domain import Offsets
-from services.publisher.opendata import Respondent
+from services.publisher.opendata import FollowUp, Respondent
 from services.publisher.repository import Publication, StoredFile
 from services.scoring.domain import DEFAULT_WEIGHTS, counted_ballot, method, rank
 from shared.contracts import (
@@ -100,7 +100,7 @@ def closed_consultation() -> ConsultationDefined:
 
 
 def closer(scoring: FakeScoring, emitter: FakeEmitter, repository: FakeRepository) -> Closer:
-    def report(results: ResultsPublished, archive: list[Respondent]) -> bytes:
+    def report(results: ResultsPublished, archive: list[Respondent], follow_up: FollowUp) -> bytes:
         return f"{results.respondents} {len(archive)}".encode()
 
     return Closer(

@@ -1,0 +1,112 @@
+"""Keeping the published files up to date with what the ministry committed to: each time a
+commitment or an approved excerpt of a published consultation changes, its files are rendered again
+from the frozen results, the archive as published and the new inputs, and stored under a new
+manifest when (and only when) a byte changed.
+
+The rankings are not recomputed: the results come from the stored results message and the archive
+from the stored files, so every ranking and archive file keeps its bytes.
+"""
+
+import asyncio
+import hashlib
+import logging
+from collections.abc import Callable
+
+from services.publisher.closing import PublisherMetrics
+from services.publisher.opendata import (
+    ANSWERS_CSV,
+    METHOD_JSON,
+    RESPONDENTS_CSV,
+    FollowUp,
+    Report,
+    read_archive,
+    read_method,
+    render_files,
+)
+from services.publisher.repository import ResultsRepository
+from shared.contracts import ResultsPublished
+
+READ_BACK = (RESPONDENTS_CSV, ANSWERS_CSV, METHOD_JSON)
+
+
+class ArchiveNotReadBack(Exception):
+    """The stored archive does not render back to the same bytes: nothing is republished."""
+
+
+class Republisher:
+    def __init__(
+        self,
+        repository: ResultsRepository,
+        follow_up: Callable[[ResultsPublished], FollowUp],
+        report: Report,
+        metrics: PublisherMetrics,
+        logger: logging.Logger,
+        retry_s: float = 1.0,
+    ) -> None:
+        self._repository = repository
+        self._follow_up = follow_up
+        self._report = report
+        self._metrics = metrics
+        self._logger = logger
+        self._retry_s = retry_s
+        self._dirty: set[str] = set()
+        self._wake = asyncio.Event()
+
+    def changed(self, consultation_id: str) -> None:
+        """A commitment or an excerpt of this consultation changed (or its files were just stored)."""
+        self._dirty.add(consultation_id)
+        self._wake.set()
+
+    @property
+    def pending(self) -> frozenset[str]:
+        return frozenset(self._dirty)
+
+    async def run_forever(self) -> None:
+        while True:
+            await self._wake.wait()
+            await self.run_once()
+            if self._dirty:  # some failed: try again, without spinning
+                await asyncio.sleep(self._retry_s)
+                self._wake.set()
+
+    async def run_once(self) -> None:
+        """Republish every consultation marked changed; those that fail stay marked."""
+        self._wake.clear()
+        todo, self._dirty = sorted(self._dirty), set()
+        for cid in todo:
+            try:
+                await self.republish(cid)
+            except Exception:
+                self._dirty.add(cid)
+                self._logger.exception("files not republished; retrying", extra={"consultation_id": cid})
+
+    async def republish(self, consultation_id: str) -> bool:
+        """Render the files of a published consultation again; store them if any byte changed."""
+        found = await self._repository.get(consultation_id)
+        if found is None or any(name not in found.files for name in READ_BACK):
+            return False  # not published yet: the close renders the files with the inputs of its time
+        stored = {name: await self._repository.file(consultation_id, found.files[name]) for name in READ_BACK}
+        follow_up = self._follow_up(found.results)
+
+        def render() -> dict[str, bytes]:
+            archive = read_archive(stored[RESPONDENTS_CSV], stored[ANSWERS_CSV])
+            _, _, method = read_method(stored[METHOD_JSON])
+            return render_files(found.results, archive, method, self._report, follow_up)
+
+        files = await asyncio.to_thread(render)  # a large archive takes seconds: not on the event loop
+        if any(files[name] != stored[name] for name in (RESPONDENTS_CSV, ANSWERS_CSV)):
+            raise ArchiveNotReadBack(f"{consultation_id}: the stored archive does not render back identically")
+        hashes = {name: hashlib.sha256(data).hexdigest() for name, data in files.items()}
+        if hashes == {name: f.sha256 for name, f in found.files.items()}:
+            return False
+        await self._repository.save(found.results, files)
+        self._metrics.republished.inc()
+        self._logger.info(
+            "files republished",
+            extra={
+                "consultation_id": consultation_id,
+                "commitments": len(follow_up.engagements),
+                "excerpts": len(follow_up.excerpts),
+            },
+        )
+        return True
