@@ -283,8 +283,8 @@ def kafka_up(infra: Infra) -> None:
                 "kafka.tools.StorageTool",
                 "format",
                 "--standalone",
-                "-t",
-                _cluster_id(),
+                # One form argparse reads even when the id starts with "-" (1 in 64 random ids).
+                f"--cluster-id={_cluster_id()}",
                 "-c",
                 str(props),
             ],
