@@ -28,7 +28,7 @@ from shared.contracts import ConsultationDefined, DatasetStatus, ResponseForm, u
 from shared.topics import RESPONSES_SUBMITTED
 
 SERVICE = "ingest"
-INVENTED_TOKEN = (  # noqa: S105 (a message, not a secret)
+NOT_ISSUED = (
     "ce code de répondant n'a pas été délivré pour cette consultation / "
     "this respondent code was not issued for this consultation"
 )
@@ -127,7 +127,7 @@ class Submissions:
         errors = form_errors(form, self._dataset_status)
         token = form.respondent.token
         if token is not None and not token_valid(self._secret, consultation_id, token):
-            errors.append(FieldError("/respondent/token", INVENTED_TOKEN))
+            errors.append(FieldError("/respondent/token", NOT_ISSUED))
         if errors:
             self._metrics.responses.labels("invalid").inc()
             raise Refused(422, "Invalid request", "Certains champs sont invalides. / Some fields are invalid.", errors)
