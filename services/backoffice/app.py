@@ -131,5 +131,5 @@ def create_app(settings: BackofficeSettings) -> FastAPI:
     ports = Ports(settings, auth, staff, contributions, upstream, consultations, metrics, stopping, commitments)
     for group in (AccountPages, ConsultationPages, LivePages, TextPages, CommitmentPages):
         app.include_router(group(ports, pages, guard).router())
-    app.include_router(commitments_api(settings, commitments, consultations))
+    app.include_router(commitments_api(settings, commitments, consultations, contributions))
     return app

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from services.backoffice.commitments import Commitments, NotRecorded
 from services.backoffice.domain import CommitmentDraft, CommitmentRefused, excerpt_id
-from services.backoffice.repository import StaffSession
+from services.backoffice.repository import ContributionRepository, StaffSession
 from services.backoffice.settings import BackofficeSettings
 from services.backoffice.web import PageError, PageGroup
 from shared.contracts import (
@@ -216,7 +216,10 @@ class CommitmentBody(BaseModel):
 
 
 def commitments_api(
-    settings: BackofficeSettings, commitments: Commitments, consultations: StateView[ConsultationDefined]
+    settings: BackofficeSettings,
+    commitments: Commitments,
+    consultations: StateView[ConsultationDefined],
+    contributions: ContributionRepository,
 ) -> APIRouter:
     """The same for administrators' scripts, with their bearer token."""
     router = APIRouter(tags=["commitments"])
@@ -241,6 +244,8 @@ def commitments_api(
         consultation_or_404(consultation_id)
         values = body.model_dump() | {"commitment_id": commitment_id, "note_fr": body.note}
         values["title"] = body.title or (commitments.title_of(body.dataset_id) if body.dataset_id else None)
+        if not values["title"] and body.suggestion_key:
+            values["title"] = await contributions.group_title(consultation_id, body.suggestion_key)
         values["title"] = values["title"] or body.suggestion_key or body.dataset_id or commitment_id
         values["service"] = body.service or (commitments.service_of(body.dataset_id) if body.dataset_id else "")
         try:

@@ -93,6 +93,7 @@ class ContributionRepository(Protocol):
     async def suggestion_groups(self, which: TextFilter, skip: int, limit: int) -> tuple[list[Document], int]: ...
     async def satisfaction(self, consultation_id: str) -> dict[int, int]: ...
     async def text(self, consultation_id: str, text_id: str) -> Document | None: ...
+    async def group_title(self, consultation_id: str, group_key: str) -> str | None: ...
     async def improved_datasets(self, consultation_id: str) -> list[tuple[str, str]]: ...
     async def participation(self, consultation_id: str) -> tuple[dict[str, int], dict[str, int]]: ...
 
@@ -281,6 +282,11 @@ class MongoContributionRepository:
 
     async def text(self, consultation_id: str, text_id: str) -> Document | None:
         return await self._texts.find_one({"_id": text_id, "consultation_id": consultation_id})
+
+    async def group_title(self, consultation_id: str, group_key: str) -> str | None:
+        """The title a suggestion group is shown under, as the catalogue named it."""
+        found = await self._texts.find_one({"consultation_id": consultation_id, "group_key": group_key})
+        return str(found["group_title"]) if found else None
 
     async def satisfaction(self, consultation_id: str) -> dict[int, int]:
         counted = await self._texts.aggregate(

@@ -4,6 +4,7 @@ import asyncio
 import csv
 import io
 import json
+import random
 import time
 from typing import Any
 
@@ -158,3 +159,53 @@ async def refresh(client: httpx.AsyncClient, pipeline: Pipeline) -> dict[str, ob
     answer = await client.post(f"{pipeline.url('catalogue')}/v1/catalogue/refresh", headers=pipeline.admin())
     assert answer.status_code == 200, answer.text
     return dict(answer.json())
+
+
+# Responses of many kinds, as the pipeline, publisher and fault tests post them.
+PROFILES = ["company", "researcher", "journalist", "local_authority", "tourism", "association", "student"]
+KINDS = ["update_frequency", "export_format", "geolocation", "api_access", "documentation", "licence"]
+# Free-text suggestions and the group the catalogue must put each in.
+SUGGESTIONS = {
+    "Registre des fanfares": "title:registre fanfare",
+    "registre des Fanfares !": "title:registre fanfare",
+    "Les kiosques à musique de France": "title:kiosque musique france",
+    "Base des reliures numérisées de la Bibliothèque nationale de France": "dataset:53698f51a3a729239d2036fb",
+}
+
+
+def random_body(rng: random.Random, to_open: list[str], to_improve: list[str]) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "respondent": {"profile": rng.choice(PROFILES)},
+        "open_requests": [
+            {"dataset_id": d, "priority": rng.choice(["essential", "important", "useful"])}
+            for d in rng.sample(to_open, rng.randrange(1, 4))
+        ],
+        "improvement_requests": [
+            {"dataset_id": d, "kinds": rng.sample(KINDS, rng.randrange(1, 3))}
+            for d in rng.sample(to_improve, rng.randrange(0, 3))
+        ],
+        "consent": CONSENT,
+    }
+    if rng.random() < 0.3:
+        body["suggestions"] = [{"title": rng.choice(list(SUGGESTIONS))}]
+    return body
+
+
+async def files_of(client: httpx.AsyncClient, base: str, cid: str, headers: dict[str, str]) -> dict[str, bytes]:
+    index = await client.get(f"{base}/v1/consultations/{cid}/results/files", headers=headers)
+    assert index.status_code == 200, index.text
+    files = {}
+    for entry in index.json()["files"]:
+        answer = await client.get(f"{base}{entry['url']}", headers=headers)
+        assert answer.status_code == 200, answer.text
+        files[entry["name"]] = answer.content
+    return files
+
+
+def assert_problem(answer: httpx.Response, status: int) -> dict[str, Any]:
+    assert answer.status_code == status, answer.text
+    assert answer.headers["content-type"] == "application/problem+json"
+    problem = dict(answer.json())
+    assert problem["status"] == status
+    assert problem["title"]
+    return problem

@@ -1,9 +1,18 @@
 """Closing the loop, end to end with the services as processes: after the close, staff record the
 ministry's commitments (one in the workspace in Chromium, two through the API) and approve an excerpt;
-a census dataset under a commitment to open it gets its publication date, and the commitment is done
-with no staff action."""
+at the release they are published with the results (valid data package, audit MATCH), on the follow-up
+page and its feed; a census dataset under a commitment to open it gets its publication date, and within
+30 s the commitment is done everywhere, with no staff action."""
+
+import asyncio
+import csv
+import io
+import sys
+from pathlib import Path
+from xml.etree import ElementTree as ET
 
 import httpx
+from frictionless import validate
 from playwright.async_api import Browser
 
 from services.catalogue.domain import census_id
@@ -11,6 +20,7 @@ from tests.e2e.conftest import Pipeline
 from tests.e2e.helpers import (
     CONSENT,
     census_rows,
+    files_of,
     new_page,
     poll,
     published_results,
@@ -19,11 +29,19 @@ from tests.e2e.helpers import (
     write_census,
 )
 
+ATOM = "{http://www.w3.org/2005/Atom}"
+
 APPROVED = "Une API documentée serait précieuse."
 UNAPPROVED = "Quokkaphonie"  # in a comment nobody approves: it must never be published
 
 
-async def test_commitments_are_recorded_then_fulfilled_by_the_catalogue(pipeline: Pipeline, browser: Browser) -> None:
+def csv_rows(data: bytes) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(data.decode("utf-8"))))
+
+
+async def test_commitments_are_recorded_published_and_fulfilled_by_the_catalogue(
+    pipeline: Pipeline, browser: Browser, tmp_path: Path
+) -> None:
     original = pipeline.census.read_text(encoding="utf-8")
     rows, fields = census_rows(pipeline)
     row = next(r for r in rows if not r["date_pub"])
@@ -108,6 +126,36 @@ async def test_commitments_are_recorded_then_fulfilled_by_the_catalogue(pipeline
             await staff.wait_for_url("**/engagements?notice=approved")
             assert APPROVED in await staff.inner_text("#excerpts")
 
+            # At the release, the commitments and the approved excerpt are published with the results.
+            results = pipeline.url("publisher")
+            released = await client.post(f"{results}/v1/consultations/{cid}/results/release", headers=admin)
+            assert released.status_code == 204
+
+            async def published() -> dict[str, bytes] | None:
+                files = await files_of(client, results, cid, {})
+                return files if len(csv_rows(files.get("engagements.csv", b""))) == 3 else None
+
+            files = await poll("the commitments in the public files", published, deadline_s=30, interval_s=0.5)
+            assert [row["text"] for row in csv_rows(files["extraits.csv"])] == [APPROVED]
+            for name, data in files.items():
+                (tmp_path / name).write_bytes(data)
+            report = validate(str(tmp_path / "datapackage.json"))
+            assert report.valid, report.flatten(["resource", "rowNumber", "fieldName", "type", "note"])
+            audit = await asyncio.create_subprocess_exec(
+                *(sys.executable, "-m", "services.publisher.audit", f"{results}/v1/consultations/{cid}/results"),
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.STDOUT,
+            )
+            out = (await asyncio.wait_for(audit.communicate(), 120))[0].decode()
+            assert audit.returncode == 0, out
+            assert "MATCH" in out
+            follow_up = f"{results}/consultations/{cid}/suivi"
+            page = (await client.get(follow_up)).text
+            assert all(title in page for title in (row["titre"], "Registre des fanfares"))
+            public = b"".join(files.values()) + page.encode() + (await client.get(f"{follow_up}.atom")).content
+            assert UNAPPROVED.encode() not in public
+            assert b"Jeanne" not in public
+
             # The census says the dataset is published: the commitment is done, with no staff action.
             opened = dict(row, date_pub="2026-12-15", url="https://www.data.gouv.fr/fr/datasets/orgues/")
             write_census(pipeline, [opened if r is row else r for r in rows], fields)
@@ -120,6 +168,21 @@ async def test_commitments_are_recorded_then_fulfilled_by_the_catalogue(pipeline
             fulfilled = await poll("the commitment done by the catalogue", done, deadline_s=30, interval_s=0.5)
             assert fulfilled["done_url"] == "https://www.data.gouv.fr/fr/datasets/orgues/"
             assert [step["by"] for step in fulfilled["history"]] == ["staff", "catalogue"]
+
+            async def done_everywhere() -> bool:
+                page = (await client.get(follow_up)).text
+                feed = ET.fromstring((await client.get(f"{follow_up}.atom")).content)  # noqa: S314 (our own output)
+                lines = {
+                    r["commitment_id"]: r
+                    for r in csv_rows((await files_of(client, results, cid, {}))["engagements.csv"])
+                }
+                return (
+                    "https://www.data.gouv.fr/fr/datasets/orgues/" in page
+                    and len(feed.findall(ATOM + "entry")) == 4
+                    and lines[made["commitment_id"]]["status"] == "done"
+                )
+
+            await poll("the commitment done on the follow-up page, feed and files", done_everywhere, deadline_s=30)
             await staff.goto(f"{pipeline.url('backoffice')}/journal")
             assert "engagement tenu (catalogue)" in await staff.inner_text("#journal")
             await staff.context.close()

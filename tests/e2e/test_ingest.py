@@ -10,16 +10,7 @@ import httpx
 from deploy.local.processes import ServiceProcess, service_env
 from shared.contracts import utc_now
 from tests.e2e.conftest import SETTINGS, Pipeline
-from tests.e2e.helpers import CONSENT, as_tuples, body_for, poll, post, rankings
-
-
-def assert_problem(answer: httpx.Response, status: int) -> dict[str, Any]:
-    assert answer.status_code == status, answer.text
-    assert answer.headers["content-type"] == "application/problem+json"
-    problem = dict(answer.json())
-    assert problem["status"] == status
-    assert problem["title"]
-    return problem
+from tests.e2e.helpers import CONSENT, as_tuples, assert_problem, body_for, poll, post, rankings
 
 
 async def test_the_catalogue_decides_what_may_be_opened_or_improved(pipeline: Pipeline) -> None:

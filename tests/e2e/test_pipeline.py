@@ -16,6 +16,7 @@ from shared.topics import DEAD_LETTERS, RESPONSES_SUBMITTED
 from tests.e2e.conftest import Pipeline
 from tests.e2e.helpers import (
     CONSENT,
+    SUGGESTIONS,
     as_tuples,
     body_for,
     issued_token,
@@ -23,38 +24,11 @@ from tests.e2e.helpers import (
     poll_equal,
     post,
     published_results,
+    random_body,
     rankings,
     results_messages,
 )
 from tests.e2e.truth import Accepted, expected_rankings, ranked
-
-PROFILES = ["company", "researcher", "journalist", "local_authority", "tourism", "association", "student"]
-KINDS = ["update_frequency", "export_format", "geolocation", "api_access", "documentation", "licence"]
-# Free-text suggestions and the group the catalogue must put each in.
-SUGGESTIONS = {
-    "Registre des fanfares": "title:registre fanfare",
-    "registre des Fanfares !": "title:registre fanfare",
-    "Les kiosques à musique de France": "title:kiosque musique france",
-    "Base des reliures numérisées de la Bibliothèque nationale de France": "dataset:53698f51a3a729239d2036fb",
-}
-
-
-def random_body(rng: random.Random, to_open: list[str], to_improve: list[str]) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "respondent": {"profile": rng.choice(PROFILES)},
-        "open_requests": [
-            {"dataset_id": d, "priority": rng.choice(["essential", "important", "useful"])}
-            for d in rng.sample(to_open, rng.randrange(1, 4))
-        ],
-        "improvement_requests": [
-            {"dataset_id": d, "kinds": rng.sample(KINDS, rng.randrange(1, 3))}
-            for d in rng.sample(to_improve, rng.randrange(0, 3))
-        ],
-        "consent": CONSENT,
-    }
-    if rng.random() < 0.3:
-        body["suggestions"] = [{"title": rng.choice(list(SUGGESTIONS))}]
-    return body
 
 
 async def test_every_accepted_response_is_counted_once_and_results_are_emitted_once(

@@ -16,22 +16,19 @@ import httpx
 from deploy.local.processes import ServiceProcess, service_env
 from shared.contracts import utc_now
 from tests.e2e.conftest import ADMIN_TOKEN, SETTINGS, Pipeline
-from tests.e2e.helpers import issued_token, poll, post, published_results, results_messages
-from tests.e2e.test_pipeline import SUGGESTIONS, random_body
+from tests.e2e.helpers import (
+    SUGGESTIONS,
+    files_of,
+    issued_token,
+    poll,
+    post,
+    published_results,
+    random_body,
+    results_messages,
+)
 from tests.e2e.truth import Accepted, expected_rankings, ranked
 
 RESPONDENTS = 100
-
-
-async def files_of(client: httpx.AsyncClient, base: str, cid: str, headers: dict[str, str]) -> dict[str, bytes]:
-    index = await client.get(f"{base}/v1/consultations/{cid}/results/files", headers=headers)
-    assert index.status_code == 200, index.text
-    files = {}
-    for entry in index.json()["files"]:
-        answer = await client.get(f"{base}{entry['url']}", headers=headers)
-        assert answer.status_code == 200, answer.text
-        files[entry["name"]] = answer.content
-    return files
 
 
 async def metric(client: httpx.AsyncClient, base: str, name: str) -> float:

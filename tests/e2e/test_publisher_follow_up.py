@@ -29,9 +29,7 @@ from shared.contracts import (
 )
 from shared.topics import COMMITMENTS, EXCERPTS
 from tests.e2e.conftest import Pipeline
-from tests.e2e.helpers import axe_violations, new_page, poll, post, published_results
-from tests.e2e.test_pipeline import random_body
-from tests.e2e.test_publisher import files_of
+from tests.e2e.helpers import axe_violations, files_of, new_page, poll, post, published_results, random_body
 
 MARKER = "Zorglubinette"  # written only in the withdrawn excerpt
 ATOM = "{http://www.w3.org/2005/Atom}"

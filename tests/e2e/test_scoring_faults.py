@@ -12,8 +12,7 @@ import pytest
 
 from deploy.local.processes import ServiceProcess, service_env
 from tests.e2e.conftest import SETTINGS, Pipeline
-from tests.e2e.helpers import as_tuples, issued_token, poll_equal, post, rankings
-from tests.e2e.test_pipeline import SUGGESTIONS, random_body
+from tests.e2e.helpers import SUGGESTIONS, as_tuples, issued_token, poll_equal, post, random_body, rankings
 from tests.e2e.truth import Accepted, expected_rankings, ranked
 
 # A process killed mid-transaction leaves it open on the server until its lifetime limit (60 s):

@@ -9,8 +9,7 @@ import httpx
 
 from deploy.local import infra as local_infra
 from tests.e2e.conftest import Pipeline
-from tests.e2e.helpers import as_tuples, body_for, poll, post, rankings
-from tests.e2e.test_ingest import assert_problem
+from tests.e2e.helpers import as_tuples, assert_problem, body_for, poll, post, rankings
 
 
 async def test_while_kafka_is_down_ingest_answers_503_and_records_nothing(pipeline: Pipeline) -> None:
