@@ -164,8 +164,7 @@ def test_every_deployment_is_probed_limited_and_unprivileged(overlay: str) -> No
         assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
         assert pod["securityContext"]["runAsNonRoot"] is True
         assert container["securityContext"]["readOnlyRootFilesystem"] is True
-        assert {"name": "cod-secrets"} in [e.get("secretRef") for e in container["envFrom"]]
-        assert {"name": "cod-config"} in [e.get("configMapRef") for e in container["envFrom"]]
+        assert container["envFrom"] == [{"configMapRef": {"name": "cod-config"}}]
         assert deployment["metadata"]["name"] in budgets
     assert any(
         r["kind"] == "HorizontalPodAutoscaler" and r["spec"]["scaleTargetRef"]["name"] == "ingest" for r in resources
@@ -196,28 +195,154 @@ def test_every_service_runs_on_its_port_and_is_scraped(overlay: str) -> None:
         assert service["spec"]["ports"][0]["name"] in scraped_ports
 
 
-def test_the_backoffice_reaches_the_other_services_and_its_own_secret() -> None:
-    resources = kustomize("production")
-    config = next(r for r in resources if r["kind"] == "ConfigMap")["data"]
+def test_the_backoffice_reaches_the_other_services() -> None:
+    config = next(r for r in kustomize("production") if r["kind"] == "ConfigMap")["data"]
     for name in ("ingest", "scoring", "publisher"):
         assert config[f"COD_{name.upper()}_URL"] == f"http://{name}:{SERVICES[name]}"
     assert {"COD_FORM_PUBLIC_URL", "COD_RESULTS_PUBLIC_URL"} <= set(config)
     # Each service has its own database: a shared COD_MONGO_DATABASE would merge them.
     assert "COD_MONGO_DATABASE" not in config
-    assert not {key for key in config if re.search(r"TOKEN|SECRET|STAFF", key)}, "secrets belong in Secrets"
-    deployments = {r["metadata"]["name"]: r for r in resources if r["kind"] == "Deployment"}
-    for name, deployment in deployments.items():
-        env = deployment["spec"]["template"]["spec"]["containers"][0]["env"]
-        bootstrap = [e for e in env if e["name"] == "COD_STAFF_BOOTSTRAP"]
-        if name == "backoffice":
-            assert bootstrap == [
-                {
-                    "name": "COD_STAFF_BOOTSTRAP",
-                    "valueFrom": {"secretKeyRef": {"name": "cod-backoffice-secrets", "key": "COD_STAFF_BOOTSTRAP"}},
-                }
+
+
+# Each secret setting, the Secret it is taken from, and the services it reaches (and no other).
+SECRET_READERS: dict[str, tuple[str, set[str]]] = {
+    "COD_ADMIN_TOKEN": ("cod-secrets", set(SERVICES)),
+    "COD_PSEUDONYM_SECRET": ("cod-ingest-secrets", {"ingest"}),
+    "COD_FOLLOWUP_KEY": ("cod-followup-secrets", {"ingest", "backoffice"}),
+    "COD_STAFF_BOOTSTRAP": ("cod-backoffice-secrets", {"backoffice"}),
+    "COD_SMTP_PASSWORD": ("cod-backoffice-secrets", {"backoffice"}),
+}
+# Settings not read yet: their keys may be missing, so that the pods start before they exist.
+OPTIONAL_SECRETS = {"COD_FOLLOWUP_KEY", "COD_SMTP_PASSWORD"}
+SECRET_NAME = re.compile(r"TOKEN|SECRET|PASSWORD|PASSWD|KEY|STAFF|CREDENTIAL", re.IGNORECASE)
+CREDENTIALS_IN_URL = re.compile(r"://[^/@\s]+:[^/@\s]*@")
+
+
+def secret_leaks(resources: list[dict[str, Any]]) -> list[str]:
+    """How the Deployments break SECRET_READERS: a whole Secret loaded (it would carry any key put
+    in it later), a key from the wrong Secret or under another name, a key reaching a service that
+    does not read it (or missing from one that does), a Secret mounted as files."""
+    problems = []
+    reached: dict[str, set[str]] = {key: set() for key in SECRET_READERS}
+    for deployment in (r for r in resources if r["kind"] == "Deployment"):
+        name = deployment["metadata"]["name"]
+        pod = deployment["spec"]["template"]["spec"]
+        for volume in pod.get("volumes", []):
+            if "secret" in volume or "projected" in volume:
+                problems.append(f"{name} mounts the volume {volume['name']}")
+        for container in pod["containers"] + pod.get("initContainers", []):
+            problems += [
+                f"{name} loads the Secret {source['secretRef']['name']} whole"
+                for source in container.get("envFrom", [])
+                if "secretRef" in source
             ]
-        else:
-            assert not bootstrap, f"only the backoffice reads the staff account ({name})"
+            for variable in container.get("env", []):
+                reference = variable.get("valueFrom", {}).get("secretKeyRef")
+                if reference is None:
+                    if variable["name"] in SECRET_READERS:
+                        problems.append(f"{name} sets {variable['name']} outside a Secret")
+                    continue
+                if reference["key"] not in SECRET_READERS:
+                    problems.append(f"{name} reads {reference['key']}, a secret no one is meant to read")
+                    continue
+                secret, _ = SECRET_READERS[reference["key"]]
+                if (variable["name"], reference["name"]) != (reference["key"], secret):
+                    problems.append(f"{name} reads {reference['key']} as {variable['name']} from {reference['name']}")
+                if reference.get("optional", False) != (reference["key"] in OPTIONAL_SECRETS):
+                    problems.append(f"{name}: {reference['key']} is optional only until its setting exists")
+                reached[reference["key"]].add(name)
+    for key, (_, readers) in SECRET_READERS.items():
+        if reached[key] != readers:
+            problems.append(f"{key} reaches {sorted(reached[key])}, not {sorted(readers)}")
+    return problems
+
+
+def secrets_in_config(resources: list[dict[str, Any]]) -> list[str]:
+    """Secret values where anyone who reads the configuration sees them: a Secret in the manifests
+    (they are created out of band), a secret-looking key or credentials in a URL in a ConfigMap."""
+    problems = [f"the Secret {r['metadata']['name']} is in the manifests" for r in resources if r["kind"] == "Secret"]
+    for config in (r for r in resources if r["kind"] == "ConfigMap"):
+        for key, value in config.get("data", {}).items():
+            if key in SECRET_READERS or SECRET_NAME.search(key):
+                problems.append(f"{key} is in the ConfigMap {config['metadata']['name']}")
+            if CREDENTIALS_IN_URL.search(str(value)):
+                problems.append(f"{key} carries credentials")
+    return problems
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_each_secret_reaches_only_the_services_that_read_it(overlay: str) -> None:
+    resources = kustomize(overlay)
+    assert secret_leaks(resources) == []
+    assert secrets_in_config(resources) == []
+    ingest = named(resources, "Deployment", "ingest")["spec"]["template"]["spec"]["containers"][0]
+    assert {
+        "name": "COD_PSEUDONYM_SECRET",
+        "valueFrom": {"secretKeyRef": {"name": "cod-ingest-secrets", "key": "COD_PSEUDONYM_SECRET"}},
+    } in ingest["env"]
+
+
+def test_the_secret_checks_catch_a_leak() -> None:
+    resources = kustomize("production")
+
+    def broken(change: Any) -> list[dict[str, Any]]:
+        copied = copy.deepcopy(resources)
+        change(copied)
+        return copied
+
+    def container(resources: list[dict[str, Any]], name: str) -> dict[str, Any]:
+        containers: list[dict[str, Any]] = named(resources, "Deployment", name)["spec"]["template"]["spec"][
+            "containers"
+        ]
+        return containers[0]
+
+    pseudonym = next(e for e in container(resources, "ingest")["env"] if e["name"] == "COD_PSEUDONYM_SECRET")
+    assert secret_leaks(broken(lambda r: container(r, "scoring")["env"].append(pseudonym))) == [
+        "COD_PSEUDONYM_SECRET reaches ['ingest', 'scoring'], not ['ingest']"
+    ]
+    whole = {"secretRef": {"name": "cod-ingest-secrets"}}
+    assert secret_leaks(broken(lambda r: container(r, "publisher")["envFrom"].append(whole))) == [
+        "publisher loads the Secret cod-ingest-secrets whole"
+    ]
+    followup = next(e for e in container(resources, "backoffice")["env"] if e["name"] == "COD_FOLLOWUP_KEY")
+    assert secret_leaks(broken(lambda r: container(r, "catalogue")["env"].append(followup))) == [
+        "COD_FOLLOWUP_KEY reaches ['backoffice', 'catalogue', 'ingest'], not ['backoffice', 'ingest']"
+    ]
+    assert secret_leaks(broken(lambda r: container(r, "ingest")["env"].remove(pseudonym))) == [
+        "COD_PSEUDONYM_SECRET reaches [], not ['ingest']"
+    ]
+
+    def configure(key: str, value: str) -> Any:
+        return lambda r: next(c for c in r if c["kind"] == "ConfigMap")["data"].update({key: value})
+
+    assert secrets_in_config(broken(configure("COD_SMTP_PASSWORD", "x"))) == [
+        "COD_SMTP_PASSWORD is in the ConfigMap cod-config"
+    ]
+    assert secrets_in_config(broken(configure("COD_MONGO_URI", "mongodb://cod:hunter2@mongodb-0:27017"))) == [
+        "COD_MONGO_URI carries credentials"
+    ]
+
+
+def compose_secret_leaks(compose: dict[str, Any]) -> list[str]:
+    problems = []
+    for key, (_, readers) in SECRET_READERS.items():
+        reached = {name for name, service in compose["services"].items() if key in service.get("environment", {})}
+        if reached != readers:
+            problems.append(f"{key} reaches {sorted(reached)}, not {sorted(readers)}")
+    problems += [f"{name} reads an env_file" for name, service in compose["services"].items() if "env_file" in service]
+    return problems
+
+
+def test_compose_gives_each_secret_only_to_the_services_that_read_it() -> None:
+    compose = yaml.safe_load((DEPLOY / "compose.yaml").read_text())
+    assert compose_secret_leaks(compose) == []
+    for name in ("ingest", "backoffice"):
+        # No value: passed when set in the environment, absent (not empty) otherwise.
+        assert compose["services"][name]["environment"]["COD_FOLLOWUP_KEY"] is None
+    assert compose["services"]["backoffice"]["environment"]["COD_SMTP_PASSWORD"] is None
+    assert compose["services"]["ingest"]["environment"]["COD_TRUSTED_PROXIES"] == "${COD_TRUSTED_PROXIES:-[]}"
+    compose["services"]["publisher"]["environment"]["COD_PSEUDONYM_SECRET"] = "${COD_PSEUDONYM_SECRET}"
+    assert compose_secret_leaks(compose) == ["COD_PSEUDONYM_SECRET reaches ['ingest', 'publisher'], not ['ingest']"]
 
 
 def test_the_strimzi_topics_agree_with_the_topics_the_services_create() -> None:
