@@ -4,6 +4,7 @@ schemas and the Strimzi and Prometheus Operator CRDs, the Dockerfile through had
 rules through promtool (checked and unit-tested). Each check is also shown to catch a broken file."""
 
 import copy
+import ipaddress
 import json
 import re
 import shutil
@@ -11,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import jsonschema
 import kubernetes_validate
@@ -109,6 +111,7 @@ def test_the_kubernetes_manifests_are_valid(overlay: str) -> None:
         "ConfigMap",
         "Deployment",
         "HorizontalPodAutoscaler",
+        "Ingress",
         "KafkaTopic",
         "PodDisruptionBudget",
         "PrometheusRule",
@@ -343,6 +346,156 @@ def test_compose_gives_each_secret_only_to_the_services_that_read_it() -> None:
     assert compose["services"]["ingest"]["environment"]["COD_TRUSTED_PROXIES"] == "${COD_TRUSTED_PROXIES:-[]}"
     compose["services"]["publisher"]["environment"]["COD_PSEUDONYM_SECRET"] = "${COD_PSEUDONYM_SECRET}"
     assert compose_secret_leaks(compose) == ["COD_PSEUDONYM_SECRET reaches ['ingest', 'publisher'], not ['ingest']"]
+
+
+def ingress_routes(resources: list[dict[str, Any]], url: str) -> list[tuple[str, int]]:
+    """The backends an ingress-nginx controller sends `url` to. With use-regex, a path is a regular
+    expression matched case-insensitively from the start of the request's path; otherwise Exact or
+    Prefix (element-wise) as the Ingress API defines them."""
+    parts = urlsplit(url)
+    found = []
+    for ingress in (r for r in resources if r["kind"] == "Ingress"):
+        regex = ingress["metadata"].get("annotations", {}).get("nginx.ingress.kubernetes.io/use-regex") == "true"
+        for rule in ingress["spec"]["rules"]:
+            if rule.get("host") != parts.hostname:
+                continue
+            for entry in rule["http"]["paths"]:
+                path = entry["path"]
+                if regex:
+                    hit = re.match(path, parts.path, re.IGNORECASE) is not None
+                elif entry["pathType"] == "Exact":
+                    hit = parts.path == path
+                else:
+                    hit = parts.path == path or parts.path.startswith(path.rstrip("/") + "/")
+                if hit:
+                    service = entry["backend"]["service"]
+                    found.append((service["name"], service["port"]["number"]))
+    return found
+
+
+def backoffice_pages() -> set[str]:
+    """The paths the workspace serves, read from its route decorators ({id} → demo)."""
+    source = "\n".join(path.read_text() for path in (ROOT / "services" / "backoffice").glob("*.py"))
+    paths = re.findall(r'@\w+\.(?:get|post|put|patch|delete)\(\s*"(/[^"]*)"', source)
+    return {re.sub(r"\{[^}]+\}", "demo", path) for path in paths} | {"/static/backoffice.css"}
+
+
+# What the public may reach on each host, and what must stay inside the cluster.
+QUESTIONNAIRE_PATHS = [
+    "/",
+    "/consultations/demo",
+    "/v1/consultations/demo/responses",
+    "/static/form.css",
+    "/static/dsfr/dsfr.min.css",
+]
+RESULTS_PATHS = [
+    "/v1/consultations/demo/results",
+    "/v1/consultations/demo/results/files",
+    "/v1/consultations/demo/results/a-ouvrir.csv",
+    "/v1/consultations/demo/results/datapackage.json",
+    "/consultations/demo/suivi",
+]
+INTERNAL_PATHS = ["/metrics", "/healthz", "/readyz", "/docs", "/openapi.json"]
+ADMINISTRATION_PATHS = [
+    "/v1/consultations/demo",
+    "/v1/consultations/demo/close",
+    "/v1/consultations/demo/results/release",
+    "/v1/consultations/demo/rankings",
+    "/v1/datasets",
+]
+
+
+def routing_problems(resources: list[dict[str, Any]]) -> list[str]:
+    """Where the Ingresses and the public URLs of the ConfigMap disagree with the tables above."""
+    config = next(r for r in resources if r["kind"] == "ConfigMap")["data"]
+    ingresses = [r for r in resources if r["kind"] == "Ingress"]
+    problems = []
+    services = {r["metadata"]["name"]: r for r in resources if r["kind"] == "Service"}
+    for ingress in ingresses:
+        name = ingress["metadata"]["name"]
+        if ingress["spec"].get("ingressClassName") != "nginx":
+            problems.append(f"{name} is not for the nginx class")
+        tls = {host for entry in ingress["spec"].get("tls", []) if entry.get("secretName") for host in entry["hosts"]}
+        for rule in ingress["spec"]["rules"]:
+            if rule["host"] not in tls:
+                problems.append(f"{rule['host']} has no TLS certificate")
+            for entry in rule["http"]["paths"]:
+                if re.search(r"\(\?[=!<]", entry["path"]):
+                    problems.append(f"{entry['path']}: lookaround is not RE2")
+                backend = entry["backend"]["service"]
+                service = services.get(backend["name"])
+                if service is None or backend["port"]["number"] not in [p["port"] for p in service["spec"]["ports"]]:
+                    problems.append(f"{entry['path']} goes to no Service port")
+
+    def expect(url: str, backend: tuple[str, int] | None) -> None:
+        routes = ingress_routes(resources, url)
+        if routes != ([backend] if backend else []):
+            problems.append(f"{url} goes to {routes}, not {backend}")
+
+    workspace = {
+        rule["host"]
+        for ingress in ingresses
+        for rule in ingress["spec"]["rules"]
+        for entry in rule["http"]["paths"]
+        if entry["backend"]["service"]["name"] == "backoffice"
+    }
+    origins = {
+        "ingest": config["COD_FORM_PUBLIC_URL"],
+        "publisher": config["COD_RESULTS_PUBLIC_URL"],
+        "backoffice": "https://" + (workspace.pop() if len(workspace) == 1 else "workspace"),
+    }
+    if config["COD_PUBLIC_URL"] != config["COD_FORM_PUBLIC_URL"]:
+        problems.append("ingest's amend links and the workspace's links to the questionnaire differ")
+    if len({urlsplit(origin).hostname for origin in origins.values()}) != len(origins):
+        problems.append("the questionnaire, the results and the workspace share a host")
+    problems += [f"{origin} is not HTTPS" for origin in origins.values() if not origin.startswith("https://")]
+    public = {
+        "ingest": [*QUESTIONNAIRE_PATHS, "/consultations/demo?token=t"],
+        "publisher": RESULTS_PATHS,
+        "backoffice": sorted(backoffice_pages()),
+    }
+    for name, origin in origins.items():
+        for path in public[name]:
+            expect(origin + path, (name, SERVICES[name]))
+        for path in INTERNAL_PATHS + ([] if name == "backoffice" else ADMINISTRATION_PATHS):
+            expect(origin + path, None)
+    return problems
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_ingress_routes_each_public_path_and_nothing_else(overlay: str) -> None:
+    resources = kustomize(overlay)
+    assert routing_problems(resources) == []
+    config = next(r for r in resources if r["kind"] == "ConfigMap")["data"]
+    questionnaire = next(
+        i
+        for i in resources
+        if i["kind"] == "Ingress" and ("ingest", 8000) in ingress_routes([i], config["COD_FORM_PUBLIC_URL"] + "/")
+    )
+    assert int(questionnaire["metadata"]["annotations"]["nginx.ingress.kubernetes.io/limit-rpm"]) > 0
+    # Ingest's rate limit keys on the client behind the ingress controller, not on the controller.
+    proxies = json.loads(config["COD_TRUSTED_PROXIES"])
+    assert proxies
+    for cidr in proxies:
+        ipaddress.ip_network(cidr)
+
+
+def test_the_routing_check_catches_a_broken_ingress() -> None:
+    resources = kustomize("production")
+
+    def broken(name: str, index: int, change: dict[str, Any]) -> list[dict[str, Any]]:
+        copied = copy.deepcopy(resources)
+        named(copied, "Ingress", name)["spec"]["rules"][0]["http"]["paths"][index].update(change)
+        return copied
+
+    assert "https://consultation.example.org/metrics goes to [('ingest', 8000)], not None" in routing_problems(
+        broken("questionnaire", 0, {"path": "/"})
+    )
+    wrong_port = {"backend": {"service": {"name": "publisher", "port": {"number": 8002}}}}
+    assert "/consultations/[^/]+/suivi$ goes to no Service port" in routing_problems(broken("resultats", 2, wrong_port))
+    release = "https://resultats.consultation.example.org/v1/consultations/demo/results/release"
+    too_wide = broken("resultats", 1, {"path": "/v1/consultations/[^/]+/results/"})
+    assert f"{release} goes to [('publisher', 8003)], not None" in routing_problems(too_wide)
 
 
 def test_the_strimzi_topics_agree_with_the_topics_the_services_create() -> None:
