@@ -1,10 +1,13 @@
 """The deployment files are valid, with no container engine and no cluster: Compose against the
 Compose specification, Kubernetes manifests (built with Kustomize) against the Kubernetes API
 schemas and the Strimzi and Prometheus Operator CRDs, the Dockerfile through hadolint, the alert
-rules through promtool (checked and unit-tested). Each check is also shown to catch a broken file."""
+rules through promtool (checked and unit-tested). The privacy promises are read from the manifests:
+who receives each secret, what the Ingresses route, what the NetworkPolicies allow. Each check is
+also shown to catch a broken file."""
 
 import copy
 import ipaddress
+import itertools
 import json
 import re
 import shutil
@@ -113,6 +116,7 @@ def test_the_kubernetes_manifests_are_valid(overlay: str) -> None:
         "HorizontalPodAutoscaler",
         "Ingress",
         "KafkaTopic",
+        "NetworkPolicy",
         "PodDisruptionBudget",
         "PrometheusRule",
         "Service",
@@ -496,6 +500,186 @@ def test_the_routing_check_catches_a_broken_ingress() -> None:
     release = "https://resultats.consultation.example.org/v1/consultations/demo/results/release"
     too_wide = broken("resultats", 1, {"path": "/v1/consultations/[^/]+/results/"})
     assert f"{release} goes to [('publisher', 8003)], not None" in routing_problems(too_wide)
+
+
+# The pods the services talk to, by namespace and labels (what the policies select them by), and
+# addresses outside the cluster (None: an ipBlock or a rule without peers reaches them).
+Endpoint = tuple[str, dict[str, str]] | None
+PEERS: dict[str, Endpoint] = {
+    "kafka": (
+        "cod",
+        {"strimzi.io/cluster": "cod-kafka", "strimzi.io/kind": "Kafka", "strimzi.io/name": "cod-kafka-kafka"},
+    ),
+    "mongodb": ("cod", {"app.kubernetes.io/name": "mongodb"}),
+    "ingress-nginx": (
+        "ingress-nginx",
+        {"app.kubernetes.io/name": "ingress-nginx", "app.kubernetes.io/component": "controller"},
+    ),
+    "prometheus": ("monitoring", {"app.kubernetes.io/name": "prometheus", "prometheus": "k8s"}),
+    "kube-dns": ("kube-system", {"k8s-app": "kube-dns"}),
+    "smtp-relay": None,
+    "internet": None,
+}
+PORTS = sorted({*SERVICES.values(), 9092, 27017, 53, 587, 443, 80})
+# Every flow to or from a service that the policies allow, and no other: (from, to, port), TCP
+# unless the port is 53 (UDP and TCP).
+FLOWS = {
+    *((name, "kafka", 9092) for name in SERVICES),
+    *((name, "mongodb", 27017) for name in SERVICES),
+    *((name, "kube-dns", 53) for name in SERVICES),
+    *(("prometheus", name, port) for name, port in SERVICES.items()),
+    *(("ingress-nginx", name, SERVICES[name]) for name in ("ingest", "publisher", "backoffice")),
+    *(("backoffice", name, SERVICES[name]) for name in ("ingest", "scoring", "publisher")),
+    ("publisher", "scoring", SERVICES["scoring"]),
+    # MongoDB and the SMTP relay may be anywhere: those rules name a port, not an address, so they
+    # reach whatever listens on it outside the namespace (the services' pods admit neither port).
+    *((name, peer, 27017) for name in SERVICES for peer in PEERS if peer != "kafka"),
+    *(("backoffice", peer, 587) for peer in PEERS if peer not in {"kafka", "mongodb"}),
+}
+
+
+def selects(selector: dict[str, Any], labels: dict[str, str]) -> bool:
+    assert set(selector) <= {"matchLabels"}, "the evaluator reads matchLabels only"
+    return bool(selector.get("matchLabels", {}).items() <= labels.items())
+
+
+def peer_matches(peer: dict[str, Any], namespace: str, endpoint: Endpoint) -> bool:
+    if endpoint is None:
+        return "ipBlock" in peer and ipaddress.ip_network(peer["ipBlock"]["cidr"]).prefixlen == 0
+    if "ipBlock" in peer:
+        return False
+    their_namespace, labels = endpoint
+    if "namespaceSelector" in peer:
+        in_namespace = selects(peer["namespaceSelector"], {"kubernetes.io/metadata.name": their_namespace})
+    else:
+        in_namespace = their_namespace == namespace
+    return in_namespace and selects(peer.get("podSelector", {}), labels)
+
+
+def port_matches(rule: dict[str, Any], port: int, protocol: str) -> bool:
+    return "ports" not in rule or any(
+        p.get("port", port) == port and p.get("protocol", "TCP") == protocol for p in rule["ports"]
+    )
+
+
+def rule_admits(rule: dict[str, Any], peers: str, namespace: str, other: Endpoint, port: int, protocol: str) -> bool:
+    """A rule without ports admits every port; without peers, every peer."""
+    if "ports" in rule and not any(
+        p.get("port", port) == port and p.get("protocol", "TCP") == protocol for p in rule["ports"]
+    ):
+        return False
+    return peers not in rule or any(peer_matches(peer, namespace, other) for peer in rule[peers])
+
+
+def allowed(resources: list[dict[str, Any]], source: Endpoint, target: Endpoint, port: int, protocol: str) -> bool:
+    """Whether the NetworkPolicies of the namespace let `source` open `port` on `target`: the egress
+    side for a source in the namespace, the ingress side for a target in it (outside it, another
+    namespace's policies decide, and are taken as allowing). A pod no policy of a direction selects
+    is open in that direction; one that some select is open only to what one of their rules admits."""
+    policies = [r for r in resources if r["kind"] == "NetworkPolicy"]
+    namespace = policies[0]["metadata"]["namespace"]
+    for endpoint, other, direction, peers in ((source, target, "Egress", "to"), (target, source, "Ingress", "from")):
+        if endpoint is None or endpoint[0] != namespace:
+            continue
+        applying = [
+            p
+            for p in policies
+            if direction in p["spec"]["policyTypes"] and selects(p["spec"]["podSelector"], endpoint[1])
+        ]
+        rules = [rule for policy in applying for rule in policy["spec"].get(direction.lower(), [])]
+        if applying and not any(rule_admits(rule, peers, namespace, other, port, protocol) for rule in rules):
+            return False
+    return True
+
+
+def flow_problems(resources: list[dict[str, Any]]) -> list[str]:
+    """Where the NetworkPolicies differ from FLOWS, for every service's pods as they run."""
+    namespace = next(r for r in resources if r["kind"] == "NetworkPolicy")["metadata"]["namespace"]
+    endpoints: dict[str, Endpoint] = {
+        name: (namespace, named(resources, "Deployment", name)["spec"]["template"]["metadata"]["labels"])
+        for name in SERVICES
+    }
+    endpoints |= {
+        name: None if peer is None else (namespace if peer[0] == "cod" else peer[0], peer[1])
+        for name, peer in PEERS.items()
+    }
+    problems = []
+    for source, target in itertools.product(endpoints, endpoints):
+        if source not in SERVICES and target not in SERVICES:
+            continue
+        for port in PORTS:
+            for protocol in ("TCP", "UDP") if port == 53 else ("TCP",):
+                expected = (source, target, port) in FLOWS
+                if allowed(resources, endpoints[source], endpoints[target], port, protocol) != expected:
+                    problems.append(f"{source} → {target}:{port}/{protocol} {'refused' if expected else 'allowed'}")
+    return problems
+
+
+def policy_problems(resources: list[dict[str, Any]]) -> list[str]:
+    policies = [r for r in resources if r["kind"] == "NetworkPolicy"]
+    problems = []
+    if not any(
+        p["spec"]["podSelector"] == {}
+        and sorted(p["spec"]["policyTypes"]) == ["Egress", "Ingress"]
+        and not p["spec"].get("ingress")
+        and not p["spec"].get("egress")
+        for p in policies
+    ):
+        problems.append("no default-deny policy")
+    for deployment in (r for r in resources if r["kind"] == "Deployment"):
+        labels = deployment["spec"]["template"]["metadata"]["labels"]
+        own = [p for p in policies if p["spec"]["podSelector"] and selects(p["spec"]["podSelector"], labels)]
+        if not own:
+            problems.append(f"no policy of its own for {deployment['metadata']['name']}")
+    return problems
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_network_policies_allow_what_each_service_needs_and_nothing_else(overlay: str) -> None:
+    resources = kustomize(overlay)
+    assert policy_problems(resources) == []
+    assert flow_problems(resources) == []
+    # Kafka and MongoDB keep working under the default deny.
+    kafka, mongodb = PEERS["kafka"], PEERS["mongodb"]
+    namespace = next(r for r in resources if r["kind"] == "NetworkPolicy")["metadata"]["namespace"]
+    assert kafka
+    assert mongodb
+    kafka, mongodb = (namespace, kafka[1]), (namespace, mongodb[1])
+    assert allowed(resources, kafka, kafka, 9091, "TCP")
+    assert allowed(resources, mongodb, mongodb, 27017, "TCP")
+    assert allowed(resources, kafka, PEERS["kube-dns"], 53, "UDP")
+    assert not allowed(resources, kafka, None, 80, "TCP")
+
+
+def test_the_network_policy_checks_catch_a_broken_policy() -> None:
+    resources = kustomize("production")
+
+    def broken(change: Any) -> list[dict[str, Any]]:
+        copied = copy.deepcopy(resources)
+        change(copied)
+        return copied
+
+    assert policy_problems(broken(lambda r: r.remove(named(r, "NetworkPolicy", "default-deny")))) == [
+        "no default-deny policy"
+    ]
+
+    def typo(r: list[dict[str, Any]]) -> None:
+        named(r, "NetworkPolicy", "scoring")["spec"]["podSelector"]["matchLabels"]["app.kubernetes.io/name"] = "scorign"
+
+    assert policy_problems(broken(typo)) == ["no policy of its own for scoring"]
+    assert "publisher → scoring:8002/TCP refused" in flow_problems(broken(typo))
+
+    def public(r: list[dict[str, Any]]) -> None:
+        from_controller = copy.deepcopy(named(r, "NetworkPolicy", "publisher")["spec"]["ingress"][0])
+        from_controller["ports"][0]["port"] = SERVICES["scoring"]
+        named(r, "NetworkPolicy", "scoring")["spec"]["ingress"].append(from_controller)
+
+    assert flow_problems(broken(public)) == ["ingress-nginx → scoring:8002/TCP allowed"]
+
+    def open_egress(r: list[dict[str, Any]]) -> None:
+        named(r, "NetworkPolicy", "catalogue")["spec"]["egress"].append({"ports": [{"protocol": "TCP", "port": 443}]})
+
+    assert "catalogue → internet:443/TCP allowed" in flow_problems(broken(open_egress))
 
 
 def test_the_strimzi_topics_agree_with_the_topics_the_services_create() -> None:
