@@ -2,12 +2,13 @@ from typing import Self
 
 from pydantic import Field, IPvAnyNetwork, SecretStr, model_validator
 
+from shared.followup import FollowUpKeySettings
 from shared.settings import ServiceSettings
 
 DEV_PSEUDONYM_SECRET = "dev-pseudonym-secret-change-me"  # noqa: S105
 
 
-class IngestSettings(ServiceSettings):
+class IngestSettings(ServiceSettings, FollowUpKeySettings):
     http_port: int = 8000
     mongo_database: str = "cod_ingest"
     public_url: str = Field(
