@@ -11,6 +11,7 @@ from fastapi import FastAPI, Header, HTTPException, Path, Response
 from pydantic import AwareDatetime, BaseModel, Field, StringConstraints
 
 from services.ingest.domain import RateLimiter, receipt_time
+from services.ingest.followup import FollowUps, followup_router
 from services.ingest.gate import Gate
 from services.ingest.handlers import SERVICE, IngestMetrics, Receipt, Refused, Submissions
 from services.ingest.outbox import GroupCommitProducer, Unavailable
@@ -111,6 +112,8 @@ def create_app(settings: IngestSettings) -> Any:
         SERVICE, lifespan, {"kafka": broker_ready, "mongodb": mongo_ready, "views": views_ready}, registry
     )
     app.include_router(web_router(settings, submissions, consultations, catalogue, amend_url))
+    followups = FollowUps(settings.followup(), submissions.latest_form, outbox.send, logger)
+    app.include_router(followup_router(followups, consultations.get, amend_url))
     # Starlette matches mounts in order: the DSFR's prefix must come before the wider "/static".
     app.mount(DSFR_URL, dsfr_static(), name="dsfr")
     app.mount("/static", static_files(), name="static")

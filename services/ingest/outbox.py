@@ -30,7 +30,7 @@ class Unavailable(Exception):
 class _Pending:
     topic: str
     key: bytes
-    value: bytes
+    value: bytes | None
     done: asyncio.Future[None]
 
 
@@ -114,8 +114,9 @@ class GroupCommitProducer:
             return True
         return False
 
-    async def send(self, topic: str, key: str, value: bytes) -> None:
-        """Return once the message is committed in Kafka; raise `Unavailable` if it will never be."""
+    async def send(self, topic: str, key: str, value: bytes | None) -> None:
+        """Return once the message is committed in Kafka; raise `Unavailable` if it will never be.
+        A `None` value is a tombstone, for a compacted topic."""
         if not self._live():
             raise Unavailable("no connection to Kafka")
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
