@@ -17,6 +17,7 @@ from services.backoffice.commitments import Commitments
 from services.backoffice.consultation_pages import ConsultationPages
 from services.backoffice.handlers import SERVICE, BackofficeMetrics, build_router
 from services.backoffice.live_pages import LivePages
+from services.backoffice.notifications import FollowUpService
 from services.backoffice.repository import MongoContributionRepository, MongoStaffRepository
 from services.backoffice.settings import BackofficeSettings
 from services.backoffice.text_pages import TextPages
@@ -79,10 +80,12 @@ def create_app(settings: BackofficeSettings) -> FastAPI:
             stopping,
         )
     )
+    followups = FollowUpService(settings, mongo, registry, consultations, broker, metrics.batch_retries.inc, stopping)
 
     async def prepare_store() -> None:
         await staff.ensure_indexes()
         await contributions.ensure_indexes()
+        await followups.repository.ensure_indexes()
         if await auth.bootstrap(utc_now()):
             logger.info("staff account created from COD_STAFF_BOOTSTRAP")
 
@@ -90,6 +93,7 @@ def create_app(settings: BackofficeSettings) -> FastAPI:
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await prepare_topics(settings, logger)
         await retry_until("prepare MongoDB", prepare_store, settings.startup_timeout_s, logger)
+        await retry_until("connect to Kafka", followups.start, settings.startup_timeout_s, logger)
         await retry_until("connect to Kafka", broker.start, settings.startup_timeout_s, logger)
         for name, view in views.items():
             await retry_until(f"read {name}", view.start, settings.startup_timeout_s, logger)
@@ -100,6 +104,7 @@ def create_app(settings: BackofficeSettings) -> FastAPI:
         for view in views.values():
             await view.stop()
         await broker.stop()
+        await followups.stop()
         await upstream.close()
         await mongo.close()
 
