@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 
 from deploy.local import infra as local_infra
+from deploy.local.mail import MailSink
 from deploy.local.processes import ServiceProcess, make_services
 from shared.contracts import PRIVACY_NOTICE
 
@@ -39,7 +40,20 @@ def main() -> int:
     except local_infra.InfraError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    services = make_services(infra)
+    # The follow-up e-mails go to a local SMTP server that writes them under .local/run/mail/, unless
+    # COD_SMTP_HOST names a real one.
+    mail = None
+    overrides = {}
+    if not os.environ.get("COD_SMTP_HOST"):
+        mail = MailSink(int(os.environ.get("COD_LOCAL_SMTP_PORT", 8025)), infra.root / "mail")
+        try:
+            mail.start()
+        except Exception as error:
+            print(f"error: the local SMTP server cannot start: {error}", file=sys.stderr)
+            local_infra.down(infra)
+            return 1
+        overrides = {"COD_SMTP_HOST": mail.host, "COD_SMTP_PORT": str(mail.port)}
+    services = make_services(infra, overrides=overrides)
     try:
         for service in services.values():
             service.start()
@@ -60,7 +74,7 @@ def main() -> int:
             timeout=10,
         )
         answer.raise_for_status()
-        print(_banner(services, demo), flush=True)
+        print(_banner(services, demo, mail), flush=True)
         while not stop.is_set():
             for service in services.values():
                 if not service.running():
@@ -71,15 +85,22 @@ def main() -> int:
         print("\nstopping the services…", flush=True)
         for service in services.values():
             service.stop()
+        if mail is not None:
+            mail.stop()
         print("stopping Kafka and SecantusDB…", flush=True)
         local_infra.down(infra)
     return 0
 
 
-def _banner(services: dict[str, ServiceProcess], demo: dict[str, str]) -> str:
+def _banner(services: dict[str, ServiceProcess], demo: dict[str, str], mail: MailSink | None) -> str:
     ingest, scoring, publisher = (services[n].url for n in ("ingest", "scoring", "publisher"))
     catalogue, backoffice = services["catalogue"].url, services["backoffice"].url
     staff_name, _, staff_password = STAFF_ACCOUNT.partition(":")
+    mail_line = (
+        f"  e-mails    .local/run/mail/ (SMTP {mail.host}:{mail.port})"
+        if mail
+        else f"  e-mails    through {os.environ.get('COD_SMTP_HOST')}"
+    )
     return f"""
 Consultation Open Data is running.
   workspace  {backoffice}      staff sign-in: {staff_name} / {staff_password}
@@ -89,6 +110,7 @@ Consultation Open Data is running.
   scoring    {scoring}      GET  /v1/consultations/{DEMO_ID}/rankings?kind=open
   publisher  {publisher}      GET  /v1/consultations/{DEMO_ID}/results (after {demo["closes_at"]})
   logs       .local/run/logs/
+{mail_line}
 
 Try:
   curl -s -XPOST {ingest}/v1/consultations/{DEMO_ID}/responses -H 'Content-Type: application/json' \\

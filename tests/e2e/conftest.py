@@ -11,9 +11,11 @@ from typing import Any
 
 import httpx
 import pytest
+from cryptography.fernet import Fernet
 from playwright.async_api import Browser, async_playwright
 
 from deploy.local.infra import Infra
+from deploy.local.mail import MailSink
 from deploy.local.processes import ServiceProcess, make_services
 from services.catalogue.settings import CatalogueSettings
 from shared.contracts import utc_now
@@ -28,8 +30,10 @@ PORTS = {
         "scoring": 18002,
         "publisher": 18003,
         "backoffice": 18004,
+        "smtp": 18025,
     }.items()
 }
+FOLLOWUP_KEY = Fernet.generate_key().decode()
 # Short settle so closing tests do not wait long: the publisher waits produce timeout + 1 s.
 SETTINGS = {
     "COD_ENVIRONMENT": "test",
@@ -43,7 +47,12 @@ SETTINGS = {
     "COD_PUBLIC_URL": f"http://127.0.0.1:{PORTS['ingest']}",
     "COD_STAFF_BOOTSTRAP": f"{STAFF_NAME}:{STAFF_PASSWORD}",
     "COD_LIVE_POLL_S": "0.2",
+    # The follow-up e-mails go to the test's SMTP server (`mailbox`).
+    "COD_SMTP_HOST": "127.0.0.1",
+    "COD_SMTP_PORT": str(PORTS["smtp"]),
+    "COD_FOLLOWUP_KEY": FOLLOWUP_KEY,
 }
+SERVICE_PORTS = {name: port for name, port in PORTS.items() if name != "smtp"}
 
 
 @dataclass
@@ -83,11 +92,20 @@ class Pipeline:
 
 
 @pytest.fixture(scope="session")
-def pipeline(infra: Infra) -> Iterator[Pipeline]:
+def mailbox() -> Iterator[MailSink]:
+    """The SMTP server the services send to: it keeps every message in memory."""
+    sink = MailSink(PORTS["smtp"])
+    sink.start()
+    yield sink
+    sink.stop()
+
+
+@pytest.fixture(scope="session")
+def pipeline(infra: Infra, mailbox: MailSink) -> Iterator[Pipeline]:
     # The catalogue reads a copy of the census, which tests may change (a dataset opening…).
     census = infra.root / "census.csv"
     shutil.copy(CatalogueSettings().census_path or "", census)
-    services = make_services(infra, ports=PORTS, overrides=SETTINGS | {"COD_CENSUS_PATH": str(census)})
+    services = make_services(infra, ports=SERVICE_PORTS, overrides=SETTINGS | {"COD_CENSUS_PATH": str(census)})
     try:
         for service in services.values():
             service.start()
