@@ -4,6 +4,7 @@ from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from cryptography.fernet import Fernet
 from pydantic import SecretStr, ValidationError
 
 from services.backoffice.domain import (
@@ -95,10 +96,14 @@ def test_exported_cells_never_run_as_formulas() -> None:
 
 
 def test_production_refuses_the_development_staff_account() -> None:
+    key = SecretStr(Fernet.generate_key().decode())
     with pytest.raises(ValidationError, match="COD_STAFF_BOOTSTRAP"):
-        BackofficeSettings(environment="production", admin_token=SecretStr("x" * 40))
+        BackofficeSettings(environment="production", admin_token=SecretStr("x" * 40), followup_key=key)
     chosen = BackofficeSettings(
-        environment="production", admin_token=SecretStr("x" * 40), staff_bootstrap=SecretStr("chef:long-password-1")
+        environment="production",
+        admin_token=SecretStr("x" * 40),
+        staff_bootstrap=SecretStr("chef:long-password-1"),
+        followup_key=key,
     )
     assert chosen.secure_cookies
     assert not BackofficeSettings().secure_cookies
