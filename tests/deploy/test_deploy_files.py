@@ -217,10 +217,11 @@ SECRET_READERS: dict[str, tuple[str, set[str]]] = {
     "COD_PSEUDONYM_SECRET": ("cod-ingest-secrets", {"ingest"}),
     "COD_FOLLOWUP_KEY": ("cod-followup-secrets", {"ingest", "backoffice"}),
     "COD_STAFF_BOOTSTRAP": ("cod-backoffice-secrets", {"backoffice"}),
+    "COD_SMTP_USERNAME": ("cod-backoffice-secrets", {"backoffice"}),
     "COD_SMTP_PASSWORD": ("cod-backoffice-secrets", {"backoffice"}),
 }
-# Settings not read yet: their keys may be missing, so that the pods start before they exist.
-OPTIONAL_SECRETS = {"COD_FOLLOWUP_KEY", "COD_SMTP_PASSWORD"}
+# Settings a deployment may leave out: an SMTP relay that takes mail without a login.
+OPTIONAL_SECRETS = {"COD_SMTP_USERNAME", "COD_SMTP_PASSWORD"}
 SECRET_NAME = re.compile(r"TOKEN|SECRET|PASSWORD|PASSWD|KEY|STAFF|CREDENTIAL", re.IGNORECASE)
 CREDENTIALS_IN_URL = re.compile(r"://[^/@\s]+:[^/@\s]*@")
 
@@ -344,9 +345,8 @@ def test_compose_gives_each_secret_only_to_the_services_that_read_it() -> None:
     compose = yaml.safe_load((DEPLOY / "compose.yaml").read_text())
     assert compose_secret_leaks(compose) == []
     for name in ("ingest", "backoffice"):
-        # No value: passed when set in the environment, absent (not empty) otherwise.
-        assert compose["services"][name]["environment"]["COD_FOLLOWUP_KEY"] is None
-    assert compose["services"]["backoffice"]["environment"]["COD_SMTP_PASSWORD"] is None
+        # Required, with no default: the services refuse to start in production without it.
+        assert compose["services"][name]["environment"]["COD_FOLLOWUP_KEY"].startswith("${COD_FOLLOWUP_KEY:?")
     assert compose["services"]["ingest"]["environment"]["COD_TRUSTED_PROXIES"] == "${COD_TRUSTED_PROXIES:-[]}"
     compose["services"]["publisher"]["environment"]["COD_PSEUDONYM_SECRET"] = "${COD_PSEUDONYM_SECRET}"
     assert compose_secret_leaks(compose) == ["COD_PSEUDONYM_SECRET reaches ['ingest', 'publisher'], not ['ingest']"]
