@@ -133,7 +133,8 @@ async def test_commitments_are_recorded_published_and_fulfilled_by_the_catalogue
 
             async def published() -> dict[str, bytes] | None:
                 files = await files_of(client, results, cid, {})
-                return files if len(csv_rows(files.get("engagements.csv", b""))) == 3 else None
+                excerpts = [row["text"] for row in csv_rows(files.get("extraits.csv", b""))]
+                return files if len(csv_rows(files.get("engagements.csv", b""))) == 3 and excerpts else None
 
             files = await poll("the commitments in the public files", published, deadline_s=30, interval_s=0.5)
             assert [row["text"] for row in csv_rows(files["extraits.csv"])] == [APPROVED]
