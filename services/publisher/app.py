@@ -90,6 +90,7 @@ def create_app(settings: PublisherSettings) -> FastAPI:
         logger=logger,
         follow_up=follow_up,
         stored=republisher.changed,
+        min_cell=settings.min_cell,
     )
 
     @asynccontextmanager
@@ -151,8 +152,13 @@ def create_app(settings: PublisherSettings) -> FastAPI:
 
     @app.get("/v1/consultations/{consultation_id}/results", responses=embargo_responses, tags=["results"])
     async def results(consultation_id: str, authorization: Annotated[str | None, Header()] = None) -> ResultsPublished:
-        """The frozen results of a closed consultation (public from the publication date)."""
-        return (await publication(consultation_id, authorization)).results
+        """The results of a closed consultation as published (`resultats.json`: ranked from the public
+        archive, small breakdown cells left out), public from the publication date. Administrators get
+        the results frozen at the close, in full detail."""
+        found = await publication(consultation_id, authorization)
+        if publications.is_admin(authorization):
+            return found.results
+        return await publications.published(found)
 
     @app.get("/v1/consultations/{consultation_id}/results/files", responses=embargo_responses, tags=["results"])
     async def files(consultation_id: str, authorization: Annotated[str | None, Header()] = None) -> dict[str, Any]:

@@ -1,9 +1,12 @@
 """Closing a consultation: wait for the watermark, freeze the rankings, emit the results once,
 write the open-data files.
 
-The published rankings are computed from the archive (every respondent's counted submission, read
-from scoring once everything is scored) with the published method, and checked against scoring's
-own live tallies: two independent computations that must agree before anything is emitted.
+The frozen rankings are computed from the internal archive (every respondent's counted submission,
+read from scoring once everything is scored) with the published method, and checked against
+scoring's own live tallies: two independent computations that must agree, in full detail, before
+anything is emitted. The files are rendered from the public archive derived from the same ballots
+(see `opendata`), whose rankings must count what the frozen ones do; the frozen results are stored
+with them, for staff.
 """
 
 import asyncio
@@ -18,6 +21,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from services.publisher.domain import Offsets, caught_up, is_due, results_event_id
 from services.publisher.opendata import (
+    METHOD_JSON,
     Consultation,
     DatasetRef,
     FollowUp,
@@ -26,8 +30,12 @@ from services.publisher.opendata import (
     archive_of,
     compute_rankings,
     disagreements,
+    public_archive_of,
+    published_results,
     render_files,
     results_of,
+    same_totals,
+    under_publication_rules,
 )
 from services.publisher.repository import ResultsRepository
 from shared.contracts import (
@@ -165,7 +173,9 @@ class Closer:
         logger: logging.Logger,
         follow_up: Callable[[ResultsPublished], FollowUp] = lambda _: FollowUp(),
         stored: Callable[[str], None] = lambda _: None,
+        min_cell: int = 5,
     ) -> None:
+        self._min_cell = min_cell
         self._consultations = consultations
         self._progress = progress
         self._rankings = rankings
@@ -206,7 +216,7 @@ class Closer:
             if time.monotonic() < self._retry_at.get(cid, 0.0):
                 continue
             try:
-                if await self._repository.get(cid) is None:
+                if not await self.is_published(cid):
                     await self.close(consultation)
             except Exception:
                 # Back off: a publication reads every ballot; a persistent failure must not do so every second.
@@ -214,6 +224,15 @@ class Closer:
                 self._retry_at[cid] = time.monotonic() + min(MAX_RETRY_S, self._poll * 2 ** self._failures[cid])
                 raise
             self._published.add(cid)
+
+    async def is_published(self, consultation_id: str) -> bool:
+        """Its files are stored, rendered under the publication rules. Files an earlier version stored
+        without them are rendered again by `close`, which finds the results already emitted."""
+        found = await self._repository.get(consultation_id)
+        if found is None:
+            return False
+        stored = found.files.get(METHOD_JSON)
+        return stored is not None and under_publication_rules(await self._repository.file(consultation_id, stored))
 
     async def measure_lag(self) -> None:
         """Consumer lag of the pipeline's groups, for the dashboard and the alerts."""
@@ -248,9 +267,10 @@ class Closer:
             await self.wait_until_scored()
             self._metrics.watermark_seconds.observe(time.perf_counter() - started)
             frozen_at = utc_now()
-            archive = archive_of(await self._rankings.ballots(cid))
+            ballots = await self._rankings.ballots(cid)
+            archive = archive_of(ballots)
             pages = {kind: await self._rankings.page(cid, kind) for kind in RankingKind}
-            method = Method(pages[RankingKind.OPEN].method.weights, self._code_version)
+            method = Method(pages[RankingKind.OPEN].method.weights, self._code_version, self._min_cell)
             referenced = {a.dataset_id for r in archive for a in r.answers if a.dataset_id}
             datasets = {d: ref for d in sorted(referenced) if (ref := self._datasets(d)) is not None}
             rankings = compute_rankings(archive, datasets, method.weights)
@@ -259,10 +279,15 @@ class Closer:
                 raise ResultsDisagree(f"{cid}: archive and scoring disagree: {'; '.join(problems)}")
             window = Consultation(cid, consultation.title, consultation.opens_at, consultation.closes_at, frozen_at)
             candidate = results_of(results_event_id(cid), window, len(archive), method, rankings)
+            public_archive = public_archive_of(ballots, cid, self._min_cell)
+            if problems := same_totals(candidate, published_results(candidate, public_archive, method)):
+                self._metrics.disagreements.inc()
+                raise ResultsDisagree(f"{cid}: public archive and frozen results disagree: {'; '.join(problems)}")
             # Whoever emitted first, the files are rendered from the results committed in Kafka,
             # so every replica and every restart writes the same bytes.
             results, emitted = await self._emitter.emit_once(candidate)
-            files = render_files(results, archive, method, self._report, self._follow_up(results))
+            public = published_results(results, public_archive, method)
+            files = render_files(public, public_archive, method, self._report, self._follow_up(public))
             await self._repository.save(results, files)
         # A commitment or excerpt that changed while the files were rendered is in them at the next rendering.
         self._stored(cid)

@@ -1,6 +1,12 @@
 """The published results as open data: the pseudonymised archive, the rankings recomputed from it
 with the published method, and the files (CSV, JSON, Frictionless data package, HTML report).
 
+Nothing published identifies anyone (DESIGN §3): the public archive is derived from the internal one
+(respondents in an order that is not receipt order, weeks not days, rare profiles pooled, no free
+text of small suggestion groups), the published rankings are computed from the public archive, and
+every breakdown cell between 1 and `min_cell - 1` is suppressed. The internal archive only serves the
+cross-check against scoring's tallies, which compares full detail.
+
 Everything here is a pure function of the archive, the dataset snapshot and the method, so that
 (a) two publisher replicas, or a restart, write byte-identical files, and (b) the audit command
 recomputes the rankings from the published files alone and compares them byte for byte.
@@ -16,8 +22,8 @@ import io
 import json
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from shared.contracts import (
@@ -39,6 +45,10 @@ from shared.contracts import (
 # Text cells starting with one of these are formulas to a spreadsheet (CSV injection); such cells,
 # and those starting with the escape quote itself, are published with a leading "'" (bijective).
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "'")
+
+MIN_CELL = 5
+SUPPRESSED = "s"  # a breakdown cell between 1 and min_cell - 1, in the CSV files
+OPAQUE_PREFIX = "groupe-"
 
 FORMULA = {
     "fr": (
@@ -82,7 +92,8 @@ class Answer:
 
 @dataclass(frozen=True)
 class Respondent:
-    """A respondent of the archive: renumbered, no identifier, no e-mail, no token."""
+    """A respondent of the archive: renumbered, no identifier, no e-mail, no token. In the public
+    archive, `received_on` is the Monday of the ISO week of the counted response, not its day."""
 
     number: int
     profile: Profile
@@ -108,6 +119,7 @@ class Method:
 
     weights: Mapping[Priority, int]
     code_version: str
+    min_cell: int = MIN_CELL
 
     @property
     def ranking_method(self) -> RankingMethod:
@@ -128,10 +140,12 @@ COMMITMENT_RANKING = {
 
 @dataclass(frozen=True)
 class Engagement:
-    """A commitment with the row of the frozen ranking it answers (None when that was not ranked)."""
+    """A commitment with the row of the published ranking it answers (None when that was not ranked),
+    and the suggestion group's key as published (opaque for a small group)."""
 
     commitment: CommitmentRecorded
     ranked: RankingRow | None
+    suggestion_key: str | None = None
 
 
 @dataclass(frozen=True)
@@ -145,8 +159,9 @@ class FollowUp:
 def follow_up_of(
     results: ResultsPublished, commitments: Iterable[CommitmentRecorded], excerpts: Iterable[ExcerptApproved]
 ) -> FollowUp:
-    """The consultation's commitments, ordered by kind, rank at the close and id, with their ranking rows;
-    and its excerpts still approved, ordered by id. Nothing else of the inputs is kept."""
+    """The consultation's commitments, ordered by kind, rank at the close and id, with their rows in the
+    published rankings (a small suggestion group under its opaque key); and its excerpts still approved,
+    ordered by id. Nothing else of the inputs is kept."""
     cid = results.consultation_id
     rows = {
         RankingKind.OPEN: {r.key: r for r in results.open},
@@ -154,11 +169,15 @@ def follow_up_of(
         RankingKind.SUGGESTIONS: {r.key: r for r in results.suggestions},
     }
     kinds = list(CommitmentKind)
-    engagements = [
-        Engagement(c, rows[COMMITMENT_RANKING[c.kind]].get(c.suggestion_key or c.dataset_id or ""))
-        for c in commitments
-        if c.consultation_id == cid
-    ]
+
+    def engagement(c: CommitmentRecorded) -> Engagement:
+        ranking = rows[COMMITMENT_RANKING[c.kind]]
+        if c.suggestion_key is None:
+            return Engagement(c, ranking.get(c.dataset_id or ""))
+        row = ranking.get(c.suggestion_key) or ranking.get(opaque_key(c.suggestion_key))
+        return Engagement(c, row, row.key if row else public_key(c.suggestion_key))
+
+    engagements = [engagement(c) for c in commitments if c.consultation_id == cid]
     engagements.sort(
         key=lambda e: (
             kinds.index(e.commitment.kind),
@@ -176,23 +195,99 @@ def timestamp(instant: datetime) -> str:
     return instant.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _answers(ballot: CountedBallot) -> tuple[Answer, ...]:
+    answers = [Answer(RankingKind.OPEN, o.dataset_id, o.dataset_id, priority=o.priority) for o in ballot.open]
+    answers += [
+        Answer(RankingKind.IMPROVE, i.dataset_id, i.dataset_id, improvements=tuple(i.kinds)) for i in ballot.improve
+    ]
+    answers += [Answer(RankingKind.SUGGESTIONS, s.group_key, s.dataset_id, title=s.title) for s in ballot.suggestions]
+    return tuple(answers)
+
+
 def archive_of(ballots: Iterable[CountedBallot]) -> list[Respondent]:
-    """The pseudonymised archive: respondents numbered 1… in the order their counted response was
-    received (ties by its id, which is then dropped)."""
+    """The internal archive, for the cross-check against scoring: respondents numbered 1… in the order
+    their counted response was received (ties by its id, which is then dropped). Never published."""
     ordered = sorted(ballots, key=lambda b: (b.received_at, b.response_id))
-    respondents = []
-    for number, ballot in enumerate(ordered, start=1):
-        answers = [Answer(RankingKind.OPEN, o.dataset_id, o.dataset_id, priority=o.priority) for o in ballot.open]
-        answers += [
-            Answer(RankingKind.IMPROVE, i.dataset_id, i.dataset_id, improvements=tuple(i.kinds)) for i in ballot.improve
-        ]
-        answers += [
-            Answer(RankingKind.SUGGESTIONS, s.group_key, s.dataset_id, title=s.title) for s in ballot.suggestions
-        ]
-        respondents.append(
-            Respondent(number, ballot.profile, ballot.received_at.date(), ballot.submissions, tuple(answers))
+    return [
+        Respondent(number, ballot.profile, ballot.received_at.date(), ballot.submissions, _answers(ballot))
+        for number, ballot in enumerate(ordered, start=1)
+    ]
+
+
+def pseudonymous_order(consultation_id: str, response_id: str) -> str:
+    """Where a respondent stands in the public archive: a hash, so not the order they answered in, and
+    the same on every replica and after every restart."""
+    return hashlib.sha256(f"{consultation_id}\n{response_id}".encode()).hexdigest()
+
+
+def week_of(day: date) -> date:
+    """The Monday of the ISO week of a day."""
+    return day - timedelta(days=day.weekday())
+
+
+def opaque_key(key: str) -> str:
+    """The public key of a suggestion group too small to show the words its key is made of."""
+    return OPAQUE_PREFIX + hashlib.sha256(key.encode()).hexdigest()[:10]
+
+
+def public_key(key: str) -> str:
+    """A suggestion key as published when its group is small: a catalogue dataset stays, typed words do not."""
+    return key if key.startswith("dataset:") else opaque_key(key)
+
+
+def pooled_profiles(respondents: Mapping[Profile, int], min_cell: int) -> frozenset[Profile]:
+    """The profiles published as `other`: each with fewer than `min_cell` respondents; then, while
+    `other` itself has between 1 and `min_cell - 1`, the smallest remaining profile too."""
+    pooled = {p for p in Profile if p is not Profile.OTHER and 0 < respondents.get(p, 0) < min_cell}
+    while 0 < respondents.get(Profile.OTHER, 0) + sum(respondents.get(p, 0) for p in pooled) < min_cell:
+        rest = [p for p in Profile if p is not Profile.OTHER and p not in pooled and respondents.get(p, 0)]
+        if not rest:
+            break
+        pooled.add(min(rest, key=lambda p: (respondents.get(p, 0), p.value)))
+    return frozenset(pooled)
+
+
+def anonymised(respondents: Sequence[Respondent], min_cell: int) -> list[Respondent]:
+    """The public form of an archive, respondents kept in the order given and renumbered 1…: weeks
+    instead of days, rare profiles pooled as `other`, and no free text: a suggestion answer carries its
+    group's title (the one most of its respondents typed) only when the group has at least `min_cell`
+    respondents; a smaller group has no title, and a key made of typed words becomes opaque."""
+    pooled = pooled_profiles(Counter(r.profile for r in respondents), min_cell)
+    sizes: Counter[str] = Counter()
+    titles: dict[str, Counter[str]] = {}
+    for respondent in respondents:
+        for answer in respondent.answers:
+            if answer.ranking is RankingKind.SUGGESTIONS:
+                sizes[answer.key] += 1
+                if answer.title:
+                    titles.setdefault(answer.key, Counter())[answer.title] += 1
+    group_titles = {key: min(typed.items(), key=lambda item: (-item[1], item[0]))[0] for key, typed in titles.items()}
+
+    def public(answer: Answer) -> Answer:
+        if answer.ranking is not RankingKind.SUGGESTIONS:
+            return answer
+        if sizes[answer.key] >= min_cell:
+            return replace(answer, title=group_titles.get(answer.key, ""))
+        return replace(answer, key=answer.key if answer.dataset_id else opaque_key(answer.key), title="")
+
+    return [
+        Respondent(
+            number,
+            Profile.OTHER if r.profile in pooled else r.profile,
+            week_of(r.received_on),
+            r.submissions,
+            tuple(public(a) for a in r.answers),
         )
-    return respondents
+        for number, r in enumerate(respondents, start=1)
+    ]
+
+
+def public_archive_of(ballots: Iterable[CountedBallot], consultation_id: str, min_cell: int) -> list[Respondent]:
+    """The pseudonymised archive as published: in the order of `pseudonymous_order`, anonymised."""
+    ordered = sorted(ballots, key=lambda b: (pseudonymous_order(consultation_id, b.response_id), b.response_id))
+    return anonymised(
+        [Respondent(0, b.profile, b.received_at.date(), b.submissions, _answers(b)) for b in ordered], min_cell
+    )
 
 
 @dataclass
@@ -288,6 +383,26 @@ def results_of(
     )
 
 
+def shown(value: int, min_cell: int) -> bool:
+    """Whether a breakdown cell may be published: zero, or at least `min_cell`."""
+    return not 0 < value < min_cell
+
+
+def suppressed(rows: Iterable[RankingRow], min_cell: int) -> list[RankingRow]:
+    """The rows with every breakdown cell between 1 and `min_cell - 1` left out (totals kept); a
+    profile's score goes with its respondents."""
+    return [
+        row.model_copy(
+            update={
+                "by_profile": {p: t for p, t in row.by_profile.items() if shown(t.respondents, min_cell)},
+                "by_priority": {p: n for p, n in row.by_priority.items() if shown(n, min_cell)},
+                "by_improvement": {k: n for k, n in row.by_improvement.items() if shown(n, min_cell)},
+            }
+        )
+        for row in rows
+    ]
+
+
 def disagreements(
     ours: Mapping[RankingKind, Sequence[RankingRow]], theirs: Mapping[RankingKind, Sequence[RankingRow]]
 ) -> list[str]:
@@ -343,6 +458,13 @@ class Column:
     description: str  # French, then English
 
 
+# A breakdown cell's description: French, then English.
+SECRET = (
+    f" ; « {SUPPRESSED} » : entre 1 et le seuil de {METHOD_JSON}, non publié"
+    f" / breakdown cell; '{SUPPRESSED}': between 1 and the threshold in {METHOD_JSON}, suppressed"
+)
+
+
 def _columns(kind: RankingKind) -> list[Column]:
     what = "Identifiant du groupe de suggestions / Suggestion group key" if kind is RankingKind.SUGGESTIONS else ""
     columns = [
@@ -356,26 +478,41 @@ def _columns(kind: RankingKind) -> list[Column]:
     ]
     if kind is RankingKind.OPEN:
         columns += [
-            Column(f"respondents_{p.value}", "integer", f"Répondants « {p.value} »", f"Priorité {p.value} / priority")
+            Column(f"respondents_{p.value}", "integer", f"Répondants « {p.value} »", f"Priorité {p.value}{SECRET}")
             for p in Priority
         ]
     if kind is RankingKind.IMPROVE:
         columns += [
-            Column(f"improvement_{k.value}", "integer", f"Amélioration « {k.value} »", "Répondants / Respondents")
+            Column(f"improvement_{k.value}", "integer", f"Amélioration « {k.value} »", f"Répondants{SECRET}")
             for k in ImprovementKind
         ]
     for p in Profile:
         columns += [
-            Column(f"score_{p.value}", "integer", f"Score « {p.value} »", "Score de ce profil / Score of this profile"),
-            Column(f"respondents_{p.value}_profile", "integer", f"Répondants « {p.value} »", "Profil / Profile"),
+            Column(f"score_{p.value}", "integer", f"Score « {p.value} »", f"Score de ce profil{SECRET}"),
+            Column(f"respondents_{p.value}_profile", "integer", f"Répondants « {p.value} »", f"Profil{SECRET}"),
         ]
     return columns
 
 
 RESPONDENT_COLUMNS = [
-    Column("respondent", "integer", "Répondant", "Numéro pseudonyme / Pseudonymous number"),
-    Column("profile", "string", "Profil", "Profil déclaré / Declared profile"),
-    Column("received_on", "date", "Reçue le", "Jour (UTC) de la réponse comptée / Day (UTC) of the counted response"),
+    Column(
+        "respondent",
+        "integer",
+        "Répondant",
+        "Numéro pseudonyme, sans lien avec l'ordre des réponses / Pseudonymous number",
+    ),
+    Column(
+        "profile",
+        "string",
+        "Profil",
+        "Profil déclaré ; other : autre ou profil rare regroupé / Declared profile, or pooled",
+    ),
+    Column(
+        "received_week",
+        "date",
+        "Semaine",
+        "Lundi de la semaine ISO (UTC) de la réponse comptée / Monday of the ISO week (UTC) of the counted response",
+    ),
     Column("submissions", "integer", "Envois", "Envois du répondant, le dernier compte / Submissions, latest counted"),
 ]
 ANSWER_COLUMNS = [
@@ -385,7 +522,12 @@ ANSWER_COLUMNS = [
     Column("dataset_id", "string", "Jeu de données", "Jeu de données du catalogue / Catalogue dataset id"),
     Column("priority", "string", "Priorité", "essential, important ou useful (open) / priority"),
     Column("improvements", "string", "Améliorations", "Séparées par « ; » (improve) / ';'-separated kinds"),
-    Column("title", "string", "Titre saisi", "Titre tel que saisi (suggestions) / Title as typed"),
+    Column(
+        "title",
+        "string",
+        "Titre du groupe",
+        "Titre du groupe de suggestions, s'il compte assez de répondants / Suggestion group title, if large enough",
+    ),
 ]
 DATASET_COLUMNS = [
     Column("dataset_id", "string", "Jeu de données", "Identifiant / Id"),
@@ -398,9 +540,14 @@ ENGAGEMENT_COLUMNS = [
     Column("commitment_id", "string", "Engagement", "Identifiant de l'engagement / Commitment id"),
     Column("kind", "string", "Nature", "open : ouvrir, improve : améliorer, add : ajouter au catalogue / kind"),
     Column("dataset_id", "string", "Jeu de données", "Jeu de données du catalogue (open, improve) / Catalogue dataset"),
-    Column("suggestion_key", "string", "Suggestion", "Groupe de suggestions (add) / Suggestion group (add)"),
+    Column(
+        "suggestion_key",
+        "string",
+        "Suggestion",
+        "Groupe de suggestions (add), clé publiée / Suggestion group (add), as published",
+    ),
     Column("title", "string", "Titre", "Titre lors de l'engagement / Title when the commitment was made"),
-    Column("rank", "integer", "Rang", "Rang à la clôture dans le classement de cette nature / Rank at the close"),
+    Column("rank", "integer", "Rang", "Rang dans le classement publié de cette nature / Rank in the published ranking"),
     Column("score", "integer", "Score", "Score à la clôture / Score at the close"),
     Column("respondents", "integer", "Répondants", "Répondants à la clôture / Respondents at the close"),
     Column("service", "string", "Service", "Service chargé de l'engagement / Service in charge"),
@@ -449,16 +596,23 @@ def _csv(columns: Sequence[Column], rows: Iterable[Sequence[object]]) -> bytes:
     return out.getvalue().encode("utf-8")
 
 
-def ranking_csv(kind: RankingKind, rows: Iterable[RankingRow]) -> bytes:
+def ranking_csv(kind: RankingKind, rows: Iterable[RankingRow], min_cell: int) -> bytes:
+    """A ranking as CSV, from rows in full detail: each breakdown cell between 1 and `min_cell - 1`
+    written `s` (suppressed)."""
+
+    def cell(value: int) -> object:
+        return value if shown(value, min_cell) else SUPPRESSED
+
     def line(row: RankingRow) -> list[object]:
         cells: list[object] = [row.rank, row.key, row.dataset_id, row.title, row.status, row.score, row.respondents]
         if kind is RankingKind.OPEN:
-            cells += [row.by_priority.get(p, 0) for p in Priority]
+            cells += [cell(row.by_priority.get(p, 0)) for p in Priority]
         if kind is RankingKind.IMPROVE:
-            cells += [row.by_improvement.get(k, 0) for k in ImprovementKind]
+            cells += [cell(row.by_improvement.get(k, 0)) for k in ImprovementKind]
         for p in Profile:
-            tally = row.by_profile.get(p)
-            cells += [tally.score if tally else 0, tally.respondents if tally else 0]
+            tally = row.by_profile.get(p, Tally(score=0, respondents=0))
+            hidden = not shown(tally.respondents, min_cell)
+            cells += [SUPPRESSED if hidden else tally.score, SUPPRESSED if hidden else tally.respondents]
         return cells
 
     return _csv(_columns(kind), (line(r) for r in rows))
@@ -504,7 +658,7 @@ def engagements_csv(follow_up: FollowUp) -> bytes:
             c.commitment_id,
             c.kind.value,
             c.dataset_id,
-            c.suggestion_key,
+            e.suggestion_key,
             c.title,
             row.rank if row else None,
             row.score if row else None,
@@ -555,12 +709,13 @@ def method_json(consultation: Consultation, event_id: str, method: Method) -> by
             "formula": FORMULA,
             "tie_break": method.ranking_method.tie_break,
             "code_version": method.code_version,
+            "publication": publication_rules(method.min_cell),
             "archive": {
                 "respondents": RESPONDENTS_CSV,
                 "answers": ANSWERS_CSV,
                 "datasets": DATASETS_CSV,
-                "note": "Respondents renumbered in the order their counted (latest) response was received; "
-                "no e-mail hash, token or response id is published.",
+                "note": "The pseudonymised archive, as the publication rules make it: no e-mail hash, token, "
+                "response id or free text is published; the rankings are computed from it.",
             },
             "inputs": {
                 "commitments": ENGAGEMENTS_CSV,
@@ -568,28 +723,75 @@ def method_json(consultation: Consultation, event_id: str, method: Method) -> by
                 "excerpts": EXCERPTS_CSV,
                 "note": "Recorded by the ministry's staff after the close and published as recorded, then again "
                 "each time one changes: inputs, not recomputed. The rank, score and respondents of a commitment "
-                "are those of its dataset or suggestion group in the frozen rankings.",
+                "are those of its dataset or suggestion group in the published rankings.",
             },
         }
     )
+
+
+def publication_rules(min_cell: int) -> dict[str, Any]:
+    """What the publication does so that nothing published identifies anyone (methode.json)."""
+    return {
+        "min_cell": min_cell,
+        "suppressed": SUPPRESSED,
+        "fr": (
+            "Rien de ce qui est publié n'identifie personne. Archive : les répondants sont numérotés dans "
+            "l'ordre d'une empreinte SHA-256 de l'identifiant de la consultation et de celui de leur réponse "
+            "comptée, non dans l'ordre où ils ont répondu ; le jour de la réponse comptée est publié comme le "
+            f"lundi de sa semaine ISO (received_week). Un profil de moins de {min_cell} répondants dans la "
+            "consultation est publié comme « other » (puis, tant que « other » compte de 1 à "
+            f"{min_cell - 1} répondants, le plus petit profil restant aussi). Aucun texte libre : une "
+            "suggestion porte le titre de son groupe (le titre que la plupart de ses répondants ont saisi) "
+            f"seulement si le groupe compte au moins {min_cell} répondants ; un groupe plus petit n'a pas de "
+            "titre, et sa clé, faite des mots saisis quand il n'est pas rapproché d'un jeu de données du "
+            f"catalogue, est remplacée par « {OPAQUE_PREFIX} » suivi des 10 premiers chiffres hexadécimaux "
+            "de son empreinte SHA-256. Classements, calculés à partir de cette archive : toute case de détail "
+            f"(par profil, par priorité, par nature d'amélioration) valant de 1 à {min_cell - 1} est "
+            f"masquée : « {SUPPRESSED} » dans les fichiers CSV, absente des détails de {RESULTS_JSON} (où "
+            "une entrée absente vaut 0 ou est masquée) ; les totaux (score, répondants) sont publiés. Les "
+            "rangs sont ceux que donne cette archive : à égalité parfaite, la clé publiée départage."
+        ),
+        "en": (
+            "Nothing published identifies anyone. Archive: respondents are numbered in the order of a "
+            "SHA-256 hash of the consultation id and of the id of their counted response, not in the order "
+            "they answered; the day of the counted response is published as the Monday of its ISO week "
+            f"(received_week). A profile with fewer than {min_cell} respondents in the consultation is "
+            f"published as 'other' (then, while 'other' has 1 to {min_cell - 1} respondents, the smallest "
+            "remaining profile too). No free text: a suggestion carries the title of its group (the title "
+            f"most of its respondents typed) only when the group has at least {min_cell} respondents; a "
+            "smaller group has no title, and its key, made of the typed words unless the group was matched "
+            f"to a catalogue dataset, is replaced by '{OPAQUE_PREFIX}' and the first 10 hexadecimal digits "
+            "of its SHA-256. Rankings, computed from this archive: every breakdown cell (by profile, by "
+            f"priority, by kind of improvement) from 1 to {min_cell - 1} is suppressed: '{SUPPRESSED}' in "
+            f"the CSV files, left out of the breakdowns of {RESULTS_JSON} (where a missing entry is 0 or "
+            "suppressed); totals (score, respondents) are published. Ranks are those this archive gives: "
+            "among exact ties, the published key decides."
+        ),
+    }
 
 
 def results_json(results: ResultsPublished) -> bytes:
     return _json(results.model_dump(mode="json"))
 
 
-def _schema(columns: Sequence[Column], primary_key: Sequence[str] = ()) -> dict[str, Any]:
+def _schema(
+    columns: Sequence[Column], primary_key: Sequence[str] = (), missing: Sequence[str] = ("",)
+) -> dict[str, Any]:
     schema: dict[str, Any] = {
         "fields": [
             {"name": c.name, "type": c.type, "title": c.title, "description": c.description}
             | ({"format": "%Y-%m-%d"} if c.type == "date" else {})
             for c in columns
         ],
-        "missingValues": [""],
+        "missingValues": list(missing),
     }
     if primary_key:
         schema["primaryKey"] = list(primary_key)
     return schema
+
+
+def ranking_schema(kind: RankingKind) -> dict[str, Any]:
+    return _schema(_columns(kind), missing=("", SUPPRESSED))
 
 
 def datapackage_json(consultation: Consultation, files: Mapping[str, bytes]) -> bytes:
@@ -622,11 +824,12 @@ def datapackage_json(consultation: Consultation, files: Mapping[str, bytes]) -> 
         "title": f"Résultats de la consultation « {consultation.title} » / Consultation results",
         "description": (
             "Classements des jeux de données à ouvrir, à améliorer et des suggestions, avec le détail par "
-            "profil, et l'archive pseudonymisée des réponses comptées qui permet de les recalculer (voir "
-            f"{METHOD_JSON}) ; les engagements du ministère, leur suivi et les extraits approuvés, données "
-            "d'entrée non recalculées. / Rankings of the datasets to open, to improve and of the suggestions, by "
-            "profile, with the pseudonymised archive of the counted responses that recomputes them; the "
-            "ministry's commitments, their history and the approved excerpts, inputs not recomputed."
+            "profil (petites cases masquées), et l'archive pseudonymisée des réponses comptées qui permet de les "
+            f"recalculer (voir {METHOD_JSON}) ; les engagements du ministère, leur suivi et les extraits "
+            "approuvés, données d'entrée non recalculées. / Rankings of the datasets to open, to improve and of "
+            "the suggestions, by profile (small cells suppressed), with the pseudonymised archive of the counted "
+            "responses that recomputes them; the ministry's commitments, their history and the approved excerpts, "
+            "inputs not recomputed."
         ),
         "licenses": [
             {
@@ -637,14 +840,14 @@ def datapackage_json(consultation: Consultation, files: Mapping[str, bytes]) -> 
         ],
         "created": consultation.frozen_at.isoformat(),
         "resources": [
-            resource(OPEN_CSV, "Jeux de données à ouvrir / Datasets to open", _schema(_columns(RankingKind.OPEN))),
+            resource(OPEN_CSV, "Jeux de données à ouvrir / Datasets to open", ranking_schema(RankingKind.OPEN)),
             resource(
-                IMPROVE_CSV, "Jeux de données à améliorer / Datasets to improve", _schema(_columns(RankingKind.IMPROVE))
+                IMPROVE_CSV, "Jeux de données à améliorer / Datasets to improve", ranking_schema(RankingKind.IMPROVE)
             ),
             resource(
                 SUGGESTIONS_CSV,
                 "Jeux de données suggérés / Suggested datasets",
-                _schema(_columns(RankingKind.SUGGESTIONS)),
+                ranking_schema(RankingKind.SUGGESTIONS),
             ),
             resource(RESPONDENTS_CSV, "Répondants / Respondents", _schema(RESPONDENT_COLUMNS, ["respondent"])),
             resource(ANSWERS_CSV, "Réponses comptées / Counted answers", answers_schema),
@@ -678,16 +881,41 @@ def datapackage_json(consultation: Consultation, files: Mapping[str, bytes]) -> 
     return _json(package)
 
 
-def ranking_files(results: ResultsPublished) -> dict[str, bytes]:
-    """The files the audit recomputes: the rankings, as CSV and as JSON."""
-    rankings = {
-        RankingKind.OPEN: results.open,
-        RankingKind.IMPROVE: results.improve,
-        RankingKind.SUGGESTIONS: results.suggestions,
-    }
-    files = {RANKING_FILES[kind]: ranking_csv(kind, rows) for kind, rows in rankings.items()}
+def ranking_files(
+    event_id: str,
+    consultation: Consultation,
+    archive: Sequence[Respondent],
+    datasets: Mapping[str, DatasetRef],
+    method: Method,
+) -> tuple[ResultsPublished, dict[str, bytes]]:
+    """The published results and the files the audit recomputes (the rankings, as CSV and as JSON):
+    ranked from the public archive, small breakdown cells suppressed."""
+    rankings = compute_rankings(archive, datasets, method.weights)
+    shown_rankings = {kind: suppressed(rows, method.min_cell) for kind, rows in rankings.items()}
+    results = results_of(event_id, consultation, len(archive), method, shown_rankings)
+    files = {RANKING_FILES[kind]: ranking_csv(kind, rows, method.min_cell) for kind, rows in rankings.items()}
     files[RESULTS_JSON] = results_json(results)
-    return files
+    return results, files
+
+
+def published_results(results: ResultsPublished, archive: Sequence[Respondent], method: Method) -> ResultsPublished:
+    """The results as published: those frozen at the close, ranked again from the public archive, small
+    breakdown cells left out. Totals are the same; among exact ties of suggestions, an opaque key may
+    order rows differently from the frozen ranking."""
+    return ranking_files(results.event_id, consultation_of(results), archive, datasets_of(results), method)[0]
+
+
+def same_totals(frozen: ResultsPublished, published: ResultsPublished) -> list[str]:
+    """Where the published rankings do not count what the frozen ones do (score and respondents per row)."""
+
+    def totals(rows: Sequence[RankingRow]) -> list[tuple[int, int]]:
+        return sorted((row.score, row.respondents) for row in rows)
+
+    return [
+        f"{kind}: the published ranking does not count what the frozen one does"
+        for kind in ("open", "improve", "suggestions")
+        if totals(getattr(frozen, kind)) != totals(getattr(published, kind))
+    ] + ([] if frozen.respondents == published.respondents else ["respondents differ"])
 
 
 def datasets_of(results: ResultsPublished) -> dict[str, DatasetRef]:
@@ -699,7 +927,8 @@ def datasets_of(results: ResultsPublished) -> dict[str, DatasetRef]:
     return datasets
 
 
-Report = Callable[[ResultsPublished, Sequence[Respondent], FollowUp], bytes]
+# The report of the published results, from the public archive, under the method's `min_cell`.
+Report = Callable[[ResultsPublished, Sequence[Respondent], FollowUp, int], bytes]
 
 
 def render_files(
@@ -709,18 +938,21 @@ def render_files(
     report: Report,
     follow_up: FollowUp = FollowUp(),
 ) -> dict[str, bytes]:
-    """Every published file, byte for byte the same for the same inputs."""
+    """Every published file, byte for byte the same for the same inputs. `archive` is the public one;
+    the rankings are computed from it, and only the consultation, the event id and the datasets are
+    taken from `results` (frozen or published: the same)."""
     consultation = consultation_of(results)
-    files = ranking_files(results)
+    datasets = datasets_of(results)
+    published, files = ranking_files(results.event_id, consultation, archive, datasets, method)
     files[RESPONDENTS_CSV] = respondents_csv(archive)
     files[ANSWERS_CSV] = answers_csv(archive)
-    files[DATASETS_CSV] = datasets_csv(datasets_of(results))
+    files[DATASETS_CSV] = datasets_csv(datasets)
     files[ENGAGEMENTS_CSV] = engagements_csv(follow_up)
     files[HISTORY_CSV] = history_csv(follow_up)
     files[EXCERPTS_CSV] = excerpts_csv(follow_up)
     files[METHOD_JSON] = method_json(consultation, results.event_id, method)
     files[DATAPACKAGE_JSON] = datapackage_json(consultation, files)
-    files[REPORT_HTML] = report(results, archive, follow_up)
+    files[REPORT_HTML] = report(published, archive, follow_up, method.min_cell)
     return files
 
 
@@ -752,7 +984,7 @@ def read_archive(respondents: bytes, answers: bytes) -> list[Respondent]:
         Respondent(
             number=int(row["respondent"]),
             profile=Profile(row["profile"]),
-            received_on=date.fromisoformat(row["received_on"]),
+            received_on=date.fromisoformat(row["received_week"]),
             submissions=int(row["submissions"]),
             answers=tuple(by_number.get(int(row["respondent"]), [])),
         )
@@ -777,13 +1009,21 @@ def read_method(data: bytes) -> tuple[Consultation, str, Method]:
         datetime.fromisoformat(c["closes_at"]),
         datetime.fromisoformat(c["frozen_at"]),
     )
-    method = Method({Priority(p): int(w) for p, w in doc["weights"].items()}, doc["code_version"])
+    method = Method(
+        {Priority(p): int(w) for p, w in doc["weights"].items()},
+        doc["code_version"],
+        int(doc["publication"]["min_cell"]),
+    )
     return consultation, c["results_event_id"], method
+
+
+def under_publication_rules(method: bytes) -> bool:
+    """Whether files were rendered under the publication rules (files of an earlier version were not)."""
+    return "min_cell" in json.loads(method).get("publication", {})
 
 
 def recompute(files: Mapping[str, bytes]) -> dict[str, bytes]:
     """The ranking files as the archive and the method alone say they are."""
     consultation, event_id, method = read_method(files[METHOD_JSON])
     archive = read_archive(files[RESPONDENTS_CSV], files[ANSWERS_CSV])
-    rankings = compute_rankings(archive, read_datasets(files[DATASETS_CSV]), method.weights)
-    return ranking_files(results_of(event_id, consultation, len(archive), method, rankings))
+    return ranking_files(event_id, consultation, archive, read_datasets(files[DATASETS_CSV]), method)[1]

@@ -5,8 +5,9 @@ from collections.abc import Callable
 from datetime import datetime
 
 from services.publisher.domain import publication_at
+from services.publisher.opendata import RESULTS_JSON
 from services.publisher.repository import Publication, ResultsRepository
-from shared.contracts import utc_now
+from shared.contracts import ResultsPublished, utc_now
 from shared.http import require_admin
 
 
@@ -51,6 +52,12 @@ class Publications:
             return False
         require_admin(authorization, self._admin_token)  # a wrong token is refused, not taken for the public
         return True
+
+    async def published(self, found: Publication) -> ResultsPublished:
+        """The results as published (`resultats.json`): ranked from the public archive, small breakdown
+        cells left out. The stored results are those frozen at the close, in full detail, for staff."""
+        data = await self._repository.file(found.results.consultation_id, found.files[RESULTS_JSON])
+        return ResultsPublished.model_validate_json(data)
 
     async def visible(self, consultation_id: str, authorization: str | None) -> Publication:
         """The publication, if this caller may see it now; else NotPublished or Embargoed."""

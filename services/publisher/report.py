@@ -34,6 +34,7 @@ STATUS_LABELS = {
     CommitmentStatus.DROPPED: ("Abandonné", "Dropped"),
 }
 BAR_WIDTH = 420
+UNDETAILED_COLOUR = "#DDDDDD"  # the score of profiles too small to show
 # A colour per profile, distinguishable and readable on white (Okabe–Ito palette, then greys).
 PROFILE_COLOURS = dict(
     zip(
@@ -59,6 +60,11 @@ class Segment:
 class Bar:
     row: RankingRow
     segments: list[Segment]
+    undetailed: float = 0.0  # width of the score of profiles too small to show (suppressed), after the segments
+
+    @property
+    def width(self) -> float:
+        return sum(s.width for s in self.segments) + self.undetailed
 
 
 def web_url(url: str | None) -> str | None:
@@ -67,7 +73,8 @@ def web_url(url: str | None) -> str | None:
 
 
 def bars(rows: Sequence[RankingRow]) -> list[Bar]:
-    """The top rows as stacked bars, one segment per profile, scaled to the highest score."""
+    """The top rows as stacked bars, one segment per profile shown, scaled to the highest score; the
+    score of suppressed profiles is one grey segment at the end."""
     top = list(rows[:TOP])
     highest = max((r.score for r in top), default=1) or 1
     result = []
@@ -80,15 +87,17 @@ def bars(rows: Sequence[RankingRow]) -> list[Bar]:
             width = BAR_WIDTH * tally.score / highest
             segments.append(Segment(profile, x, width, tally.respondents))
             x += width
-        result.append(Bar(row, segments))
+        hidden = row.score - sum(t.score for t in row.by_profile.values())
+        result.append(Bar(row, segments, BAR_WIDTH * hidden / highest if hidden > 0 else 0.0))
     return result
 
 
 def participation(archive: Sequence[Respondent]) -> list[tuple[str, int, float]]:
-    """Respondents by day of their counted response: (day, count, bar height in %)."""
-    days = Counter(r.received_on.isoformat() for r in archive)
-    highest = max(days.values(), default=1)
-    return [(day, n, 100 * n / highest) for day, n in sorted(days.items())]
+    """Respondents by week of their counted response (its Monday, as the public archive says):
+    (week, count, bar height in %)."""
+    weeks = Counter(r.received_on.isoformat() for r in archive)
+    highest = max(weeks.values(), default=1)
+    return [(week, n, 100 * n / highest) for week, n in sorted(weeks.items())]
 
 
 class ReportRenderer:
@@ -101,7 +110,9 @@ class ReportRenderer:
         )
         self._env.filters["web_url"] = web_url
 
-    def __call__(self, results: ResultsPublished, archive: Sequence[Respondent], follow_up: FollowUp) -> bytes:
+    def __call__(
+        self, results: ResultsPublished, archive: Sequence[Respondent], follow_up: FollowUp, min_cell: int
+    ) -> bytes:
         profiles = Counter(r.profile for r in archive)
         html = self._env.get_template("report.html").render(
             results=results,
@@ -111,11 +122,13 @@ class ReportRenderer:
             open_bars=bars(results.open),
             improve_bars=bars(results.improve),
             suggestions=results.suggestions[:TOP],
-            days=participation(archive),
+            weeks=participation(archive),
+            min_cell=min_cell,
             profiles=[(p, profiles[p]) for p in Profile if profiles[p]],
             profile_labels=PROFILE_LABELS,
             improvement_labels=IMPROVEMENT_LABELS,
             colours=PROFILE_COLOURS,
             bar_width=BAR_WIDTH,
+            undetailed_colour=UNDETAILED_COLOUR,
         )
         return html.encode("utf-8")

@@ -1,10 +1,10 @@
 """Keeping the published files up to date with what the ministry committed to: each time a
 commitment or an approved excerpt of a published consultation changes, its files are rendered again
-from the frozen results, the archive as published and the new inputs, and stored under a new
+from the frozen results, the public archive as stored and the new inputs, and stored under a new
 manifest when (and only when) a byte changed.
 
-The rankings are not recomputed: the results come from the stored results message and the archive
-from the stored files, so every ranking and archive file keeps its bytes.
+The rankings are computed again from the stored public archive and method, as the audit does, so
+every ranking and archive file keeps its bytes.
 """
 
 import asyncio
@@ -19,9 +19,11 @@ from services.publisher.opendata import (
     RESPONDENTS_CSV,
     FollowUp,
     Report,
+    published_results,
     read_archive,
     read_method,
     render_files,
+    under_publication_rules,
 )
 from services.publisher.repository import ResultsRepository
 from shared.contracts import ResultsPublished
@@ -86,14 +88,14 @@ class Republisher:
         if found is None or any(name not in found.files for name in READ_BACK):
             return False  # not published yet: the close renders the files with the inputs of its time
         stored = {name: await self._repository.file(consultation_id, found.files[name]) for name in READ_BACK}
-        follow_up = self._follow_up(found.results)
-
-        def render() -> dict[str, bytes]:
-            archive = read_archive(stored[RESPONDENTS_CSV], stored[ANSWERS_CSV])
-            _, _, method = read_method(stored[METHOD_JSON])
-            return render_files(found.results, archive, method, self._report, follow_up)
-
-        files = await asyncio.to_thread(render)  # a large archive takes seconds: not on the event loop
+        if not under_publication_rules(stored[METHOD_JSON]):
+            return False  # rendered by an earlier version: the closer renders them again, from the ballots
+        archive = await asyncio.to_thread(read_archive, stored[RESPONDENTS_CSV], stored[ANSWERS_CSV])
+        _, _, method = read_method(stored[METHOD_JSON])
+        # A large archive takes seconds to rank and render: not on the event loop.
+        public = await asyncio.to_thread(published_results, found.results, archive, method)
+        follow_up = self._follow_up(public)
+        files = await asyncio.to_thread(render_files, public, archive, method, self._report, follow_up)
         if any(files[name] != stored[name] for name in (RESPONDENTS_CSV, ANSWERS_CSV)):
             raise ArchiveNotReadBack(f"{consultation_id}: the stored archive does not render back identically")
         hashes = {name: hashlib.sha256(data).hexdigest() for name, data in files.items()}

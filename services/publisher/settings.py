@@ -17,6 +17,12 @@ class PublisherSettings(ServiceSettings):
         description="Days from the close to public results; unset: one calendar month (the ministry's "
         "commitment). Administrators see the results at once, and may release them earlier.",
     )
+    min_cell: int = Field(
+        default=5,
+        ge=1,
+        description="Smallest count published in a breakdown, a profile or a suggestion group's title: "
+        "smaller cells are suppressed, rarer profiles pooled as 'other', smaller groups' words withheld.",
+    )
     code_version: str = Field(
         default="development", description="Version of the code, published with the method (a git commit)."
     )

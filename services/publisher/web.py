@@ -74,10 +74,11 @@ def follow_up_router(publications: Publications, follow_up: Callable[[ResultsPub
             found = await publications.visible(consultation_id, authorization)
         except (NotPublished, Embargoed) as error:
             return refused(error)
+        published = await publications.published(found)
         return page(
             "suivi.html",
-            results=found.results,
-            follow_up=follow_up(found.results),
+            results=published,
+            follow_up=follow_up(published),
             kind_labels=KIND_LABELS,
             status_labels=STATUS_LABELS,
             badges=BADGES,
@@ -102,7 +103,8 @@ def follow_up_router(publications: Publications, follow_up: Callable[[ResultsPub
                 public_from=error.public_from.isoformat(),
             )
         feed_url = str(request.url.replace(query=""))
-        body = atom_feed(found.results, follow_up(found.results), feed_url.removesuffix(".atom"), feed_url)
+        published = await publications.published(found)
+        body = atom_feed(published, follow_up(published), feed_url.removesuffix(".atom"), feed_url)
         return Response(body, media_type=ATOM_TYPE, headers={"Cache-Control": "no-cache"})
 
     return router

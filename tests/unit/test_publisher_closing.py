@@ -1,5 +1,6 @@
 """The closing flow with hand-written fakes: what is emitted and stored, and what is not."""
 
+import json
 import logging
 from collections.abc import Mapping
 from datetime import datetime, timedelta
@@ -9,7 +10,13 @@ from prometheus_client import CollectorRegistry
 
 from services.publisher.closing import Closer, PublisherMetrics, ResultsDisagree
 from services.publisher.domain import Offsets
-from services.publisher.opendata import FollowUp, Respondent
+from services.publisher.opendata import (
+    METHOD_JSON,
+    RESULTS_JSON,
+    FollowUp,
+    Respondent,
+    same_totals,
+)
 from services.publisher.repository import Publication, StoredFile
 from services.scoring.domain import DEFAULT_WEIGHTS, counted_ballot, method, rank
 from shared.contracts import (
@@ -100,7 +107,7 @@ def closed_consultation() -> ConsultationDefined:
 
 
 def closer(scoring: FakeScoring, emitter: FakeEmitter, repository: FakeRepository) -> Closer:
-    def report(results: ResultsPublished, archive: list[Respondent], follow_up: FollowUp) -> bytes:
+    def report(results: ResultsPublished, archive: list[Respondent], follow_up: FollowUp, min_cell: int) -> bytes:
         return f"{results.respondents} {len(archive)}".encode()
 
     return Closer(
@@ -126,10 +133,34 @@ async def test_a_closed_consultation_is_published_once_with_its_files() -> None:
     await flow.tick()
     assert len(emitter.emitted) == 1
     results, files = repository.saved["c1"]
-    assert results == emitter.emitted[0]
-    assert results.respondents == len(scoring.store.ballots)
+    frozen = emitter.emitted[0]
+    assert results == frozen  # stored for staff, in full detail
+    assert frozen.respondents == len(scoring.store.ballots)
+    # What is published is ranked from the public archive: the same totals, no small breakdown cell.
+    public = ResultsPublished.model_validate_json(files[RESULTS_JSON])
+    assert (public.event_id, public.respondents) == (frozen.event_id, frozen.respondents)
+    assert same_totals(frozen, public) == []
+    for row in [*public.open, *public.improve, *public.suggestions]:
+        cells = [t.respondents for t in row.by_profile.values()] + [*row.by_priority.values()]
+        assert all(n >= 5 for n in [*cells, *row.by_improvement.values()]), row
+    assert any(
+        0 < t.respondents < 5 for row in frozen.open for t in row.by_profile.values()
+    )  # the frozen results had some
     assert {"a-ouvrir.csv", "reponses.csv", "datapackage.json", "methode.json", "rapport.html"} <= set(files)
     assert scoring.ballot_reads == 1
+
+
+async def test_files_stored_before_the_publication_rules_are_rendered_again_without_a_second_emission() -> None:
+    scoring, emitter, repository = FakeScoring(1), FakeEmitter(), FakeRepository()
+    await closer(scoring, emitter, repository).tick()
+    results, files = repository.saved["c1"]
+    method = json.loads(files[METHOD_JSON])
+    del method["publication"]
+    repository.saved["c1"] = (emitter.emitted[0], dict(files, **{METHOD_JSON: json.dumps(method).encode()}))
+    await closer(scoring, emitter, repository).tick()  # a new process: the old files are found
+    assert len(emitter.emitted) == 1
+    assert repository.saved["c1"] == (results, files)
+    assert scoring.ballot_reads == 2
 
 
 async def test_nothing_is_published_when_the_archive_and_the_tallies_disagree_and_retries_back_off() -> None:

@@ -45,7 +45,7 @@ from shared.contracts import (
     ResultsPublished,
     StatusChange,
 )
-from tests.unit.test_publisher_opendata import T0, published
+from tests.unit.test_publisher_opendata import T0, frozen, published
 
 MARKER = "Zanzibar"
 DAY = timedelta(days=1)
@@ -328,7 +328,8 @@ async def test_a_changed_commitment_republishes_the_files_once_and_leaves_the_ra
     results, archive, method, report = published(seed=3)
     repository = FakeRepository()
     current = {"commitments": list(COMMITMENTS[:2])}
-    await repository.save(results, render_files(results, archive, method, report))
+    # The store keeps the results frozen at the close, in full detail; the files are rendered from the public archive.
+    await repository.save(frozen(seed=3)[0], render_files(results, archive, method, report))
     republisher = Republisher(
         repository,
         lambda r: follow_up_of(r, current["commitments"], EXCERPTS),

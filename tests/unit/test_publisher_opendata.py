@@ -20,6 +20,8 @@ from services.publisher.opendata import (
     archive_of,
     compute_rankings,
     disagreements,
+    public_archive_of,
+    published_results,
     recompute,
     render_files,
     results_of,
@@ -107,7 +109,7 @@ def test_disagreements_are_reported() -> None:
     assert disagreements(ours, theirs)
 
 
-def test_the_archive_is_renumbered_in_receipt_order_without_identifiers() -> None:
+def test_the_internal_archive_is_numbered_in_receipt_order_and_no_identifier_is_published() -> None:
     ballots = [counted_ballot(b) for b in scored(random_stream(2)).ballots.values()]
     archive = archive_of(reversed(ballots))
     assert [r.number for r in archive] == list(range(1, len(ballots) + 1))
@@ -119,13 +121,20 @@ def test_the_archive_is_renumbered_in_receipt_order_without_identifiers() -> Non
     assert "p1" not in files[ANSWERS_CSV].decode()  # respondent keys of the stream are p0…p59
 
 
-def published(seed: int) -> tuple:  # type: ignore[type-arg]
-    store = scored(random_stream(seed))
-    archive = archive_of(counted_ballot(b) for b in store.ballots.values())
-    method = Method(DEFAULT_WEIGHTS, "test-version")
+def frozen(seed: int, min_cell: int = 5) -> tuple:  # type: ignore[type-arg]
+    """The results frozen at the close (from the internal archive), the ballots and the method."""
+    ballots = [counted_ballot(b) for b in scored(random_stream(seed)).ballots.values()]
+    archive = archive_of(ballots)
+    method = Method(DEFAULT_WEIGHTS, "test-version", min_cell)
     rankings = compute_rankings(archive, DATASETS, method.weights)
-    results = results_of("event-1", consultation(), len(archive), method, rankings)
-    return results, archive, method, ReportRenderer()
+    return results_of("event-1", consultation(), len(archive), method, rankings), ballots, method
+
+
+def published(seed: int, min_cell: int = 5) -> tuple:  # type: ignore[type-arg]
+    """What the close renders the files from: the published results, the public archive, the method, the report."""
+    results, ballots, method = frozen(seed, min_cell)
+    archive = public_archive_of(ballots, "c1", min_cell)
+    return published_results(results, archive, method), archive, method, ReportRenderer()
 
 
 def test_the_audit_recomputes_the_published_rankings_byte_for_byte() -> None:
