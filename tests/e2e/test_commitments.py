@@ -16,6 +16,7 @@ from frictionless import validate
 from playwright.async_api import Browser
 
 from services.catalogue.domain import census_id
+from tests.e2e.anonymity import assert_nothing_identifies_anyone
 from tests.e2e.conftest import Pipeline
 from tests.e2e.helpers import (
     CONSENT,
@@ -49,13 +50,17 @@ async def test_commitments_are_recorded_published_and_fulfilled_by_the_catalogue
     to_improve = pipeline.datasets("open")[0]["dataset_id"]
     cid = pipeline.open_consultation(seconds=600)
     admin = pipeline.admin()
+    posted = {"Les fanfares de France", "@example.org"}  # identifying, or free text nobody approved
     try:
         async with httpx.AsyncClient(timeout=30) as client:
             for n, comment in enumerate((f"{APPROVED} Merci, Jeanne.", f"Il manque des données {UNAPPROVED}.")):
                 answer = await client.post(
                     f"{pipeline.url('ingest')}/v1/consultations/{cid}/responses",
                     json={
-                        "respondent": {"profile": "researcher" if n else "journalist"},
+                        "respondent": {
+                            "profile": "researcher" if n else "journalist",
+                            "email": f"fanfariste{n}@example.org",
+                        },
                         "open_requests": [{"dataset_id": to_open, "priority": "essential"}],
                         "improvement_requests": [
                             {"dataset_id": to_improve, "kinds": ["api_access"], "comment": comment}
@@ -65,6 +70,7 @@ async def test_commitments_are_recorded_published_and_fulfilled_by_the_catalogue
                     },
                 )
                 assert answer.status_code == 202, answer.text
+                posted |= {answer.json()["response_id"], answer.json()["respondent_token"]}
 
             async def counted() -> bool:
                 return bool((await rankings(client, pipeline, cid, "open"))["respondents"] == 2)
@@ -138,6 +144,18 @@ async def test_commitments_are_recorded_published_and_fulfilled_by_the_catalogue
 
             files = await poll("the commitments in the public files", published, deadline_s=30, interval_s=0.5)
             assert [row["text"] for row in csv_rows(files["extraits.csv"])] == [APPROVED]
+            # Two respondents: every breakdown cell is suppressed, both profiles pooled, and the suggestion
+            # group of two publishes none of its words; the commitment on it names it by its public key.
+            assert assert_nothing_identifies_anyone(files, posted) > 0
+            assert {r["profile"] for r in csv_rows(files["repondants.csv"])} == {"other"}
+            [suggested] = csv_rows(files["suggestions.csv"])
+            assert suggested["key"].startswith("groupe-")
+            assert (suggested["title"], suggested["respondents"]) == ("", "2")
+            engaged = {r["commitment_id"]: r for r in csv_rows(files["engagements.csv"])}
+            assert engaged["ajouter-fanfares"]["suggestion_key"] == suggested["key"]
+            assert engaged["ajouter-fanfares"]["rank"] == "1"
+            for name in ("suggestions.csv", "reponses.csv", "resultats.json", "a-ouvrir.csv", "a-ameliorer.csv"):
+                assert b"fanfare" not in files[name].lower(), name  # typed by respondents: only staff's title shows
             for name, data in files.items():
                 (tmp_path / name).write_bytes(data)
             report = validate(str(tmp_path / "datapackage.json"))

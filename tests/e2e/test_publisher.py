@@ -1,5 +1,5 @@
 """The publisher on the real infrastructure: closing while scoring restarts, open-data files that
-validate and audit, the embargo, and one publication despite SIGKILL and two replicas."""
+validate, audit and identify no one, the embargo, and one publication despite SIGKILL and two replicas."""
 
 import asyncio
 import csv
@@ -15,6 +15,7 @@ import httpx
 
 from deploy.local.processes import ServiceProcess, service_env
 from shared.contracts import utc_now
+from tests.e2e.anonymity import assert_nothing_identifies_anyone
 from tests.e2e.conftest import ADMIN_TOKEN, SETTINGS, Pipeline
 from tests.e2e.helpers import (
     SUGGESTIONS,
@@ -110,8 +111,17 @@ async def test_responses_up_to_the_close_are_all_in_the_results_while_scoring_re
         assert files["resultats.json"].decode().count('"rank"') == sum(
             len(results[k]) for k in ("open", "improve", "suggestions")
         )
-        for token in {a.token for a in accepted}:
-            assert token.encode() not in b"".join(files.values())
+        # Nothing published identifies anyone: no small cell, no token or response id, and of the
+        # titles typed for a suggestion group only the one most of its respondents typed, if it has enough.
+        sizes = {r["key"]: r["respondents"] for r in results["suggestions"]}
+        titles = {r["key"]: r["title"] for r in csv.DictReader(io.StringIO(files["suggestions.csv"].decode()))}
+        never = {a.token for a in accepted} | {a.response_id for a in accepted}
+        for title, key in SUGGESTIONS.items():
+            if key.startswith("title:") and (sizes.get(key, 0) < 5 or titles[key] != title):
+                never.add(title)
+        assert "registre des Fanfares !" in never or "Registre des fanfares" in never  # one title per group
+        assert assert_nothing_identifies_anyone(files, never) > 0
+        assert [int(r["respondent"]) for r in respondents] == list(range(1, RESPONDENTS + 1))
 
         for name, data in files.items():
             (tmp_path / name).write_bytes(data)
@@ -136,6 +146,15 @@ async def test_responses_up_to_the_close_are_all_in_the_results_while_scoring_re
         assert public.status_code == 200
         assert public.content == files["a-ouvrir.csv"]
         assert public.headers["content-type"] == "text/csv; charset=utf-8"
+        # The public's results are the published ones: the same totals as those frozen for staff, no small cell.
+        published = (await client.get(results_url)).json()
+        assert published == json.loads(files["resultats.json"])
+        for kind in ("open", "improve"):
+            assert [(r["key"], r["score"], r["respondents"]) for r in published[kind]] == ranked(truth[kind])
+        assert sorted((r["score"], r["respondents"]) for r in published["suggestions"]) == sorted(
+            (r["score"], r["respondents"]) for r in results["suggestions"]
+        )
+        assert published["respondents"] == RESPONDENTS
 
 
 async def test_one_publication_despite_a_sigkill_during_it_and_two_replicas(pipeline: Pipeline) -> None:
@@ -196,7 +215,12 @@ async def test_one_publication_despite_a_sigkill_during_it_and_two_replicas(pipe
                 return a if a == b else None
 
             files = await poll("the same files from both replicas", same_files, deadline_s=30)
-            assert json.loads(files["resultats.json"]) == results
+            public = json.loads(files["resultats.json"])
+            assert (public["event_id"], public["respondents"]) == (results["event_id"], results["respondents"])
+            for kind in ("open", "improve"):
+                assert [(r["key"], r["score"]) for r in public[kind]] == [(r["key"], r["score"]) for r in results[kind]]
+            never = {a["response_id"] for a in accepted} | {a["respondent_token"] for a in accepted}
+            assert_nothing_identifies_anyone(files, never)
             published = await metric(client, first.url, "publisher_results_published_total") + await metric(
                 client, second.url, "publisher_results_published_total"
             )

@@ -28,6 +28,7 @@ from shared.contracts import (
     utc_now,
 )
 from shared.topics import COMMITMENTS, EXCERPTS
+from tests.e2e.anonymity import assert_nothing_identifies_anyone
 from tests.e2e.conftest import Pipeline
 from tests.e2e.helpers import axe_violations, files_of, new_page, poll, post, published_results, random_body
 
@@ -100,12 +101,17 @@ async def test_commitments_are_published_with_the_results_and_followed_until_don
     base = pipeline.url("publisher")
     page_url, feed_url = f"{base}/consultations/{cid}/suivi", f"{base}/consultations/{cid}/suivi.atom"
 
+    posted: set[str] = set()  # what identifies respondents: it must be published nowhere
     async with httpx.AsyncClient(base_url=pipeline.url("ingest"), timeout=30) as client:
-        for _ in range(40):
+        for n in range(40):
             body = random_body(rng, to_open, to_improve)
-            body["suggestions"] = [{"title": "Registre des fanfares"}]
+            body["suggestions"] = [{"title": "Registre des fanfares", "description": f"Vue à Trifouillis-{n:02d}"}]
+            body["respondent"] |= {"email": f"repondant{n:02d}@example.org", "organisation": f"Harmonie Bzzgrunt {n}"}
             answer = await post(client, cid, body)
             assert answer.status_code == 202, answer.text
+            reply = answer.json()
+            posted |= {reply["response_id"], reply["respondent_token"], body["respondent"]["email"]}
+        posted |= {"@example.org", "Trifouillis", "Bzzgrunt"}
         closed = await client.post(f"/v1/consultations/{cid}/close", headers=pipeline.admin())
         assert closed.status_code == 200, closed.text
         results = await published_results(client, pipeline, cid, deadline_s=120)
@@ -170,6 +176,8 @@ async def test_commitments_are_published_with_the_results_and_followed_until_don
 
         report = validate(str(tmp_path / "datapackage.json"))
         assert report.valid, report.flatten(["resource", "rowNumber", "fieldName", "type", "note"])
+        assert_nothing_identifies_anyone(files, posted)
+        assert "Registre des fanfares" in files["suggestions.csv"].decode()  # a group of 40: its title is shown
 
         audit = await asyncio.create_subprocess_exec(
             *(sys.executable, "-m", "services.publisher.audit", f"{base}/v1/consultations/{cid}/results"),
@@ -226,10 +234,17 @@ async def test_commitments_are_published_with_the_results_and_followed_until_don
             (ET.fromstring(feed_body).findtext(ATOM + "updated") or "").replace("Z", "+00:00")  # noqa: S314
         ) > utc_now() - timedelta(minutes=1)
 
-        # The withdrawn excerpt is nowhere the public can read.
-        everything = b"".join((await files_of(client, base, cid, {})).values())
+        # The withdrawn excerpt is nowhere the public can read, nor anything that identifies a respondent.
+        republished = await files_of(client, base, cid, {})
+        assert_nothing_identifies_anyone(republished, posted)
+        for name in ("a-ouvrir.csv", "a-ameliorer.csv", "suggestions.csv", "resultats.json", "reponses.csv"):
+            assert republished[name] == files[name], name  # a commitment changed: the rankings did not
+        everything = b"".join(republished.values())
         everything += (await client.get(page_url)).content + feed_body
+        everything += (await client.get(f"{base}/v1/consultations/{cid}/results")).content
         assert MARKER.encode() not in everything
+        for text in posted:
+            assert text.encode() not in everything, text
         assert approved_text.encode() in everything
 
     browser_page = await new_page(browser, javascript=True, bypass_csp=True, viewport={"width": 1280, "height": 900})
