@@ -11,6 +11,12 @@ DEV_PSEUDONYM_SECRET = "dev-pseudonym-secret-change-me"  # noqa: S105
 class IngestSettings(ServiceSettings, FollowUpKeySettings):
     http_port: int = 8000
     mongo_database: str = "cod_ingest"
+    privacy_controller: str = Field(
+        default="Ministère de la Culture", description="Who processes the responses, on the privacy notice."
+    )
+    privacy_contact: str = Field(
+        default="", description="Where respondents exercise their rights (the data protection officer's address)."
+    )
     public_url: str = Field(
         default="http://127.0.0.1:8000", description="Base URL respondents reach ingest at (amend links)."
     )

@@ -122,6 +122,17 @@ def web_router(
     def refusal_page(refused: Refused) -> HTMLResponse:
         return page("message.html", refused.status, title=refused.title, detail=refused.detail)
 
+    @router.get("/confidentialite")
+    async def privacy() -> HTMLResponse:
+        """The privacy notice the consent refers to, in the version in force."""
+        return page(
+            "privacy.html",
+            privacy_notice=PRIVACY_NOTICE,
+            controller=settings.privacy_controller,
+            contact=settings.privacy_contact,
+            retention_months=round(settings.response_retention_days / 30.44),
+        )
+
     @router.get("/")
     async def index() -> HTMLResponse:
         now = utc_now()

@@ -22,7 +22,8 @@ DatasetId = Annotated[
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_TITLE_LENGTH)]
 LongText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=MAX_TEXT_LENGTH)]
 # The version of the privacy notice in force; a response must consent to it.
-PRIVACY_NOTICE = "2026-11"
+# 2026-12: the results are published pseudonymised (not "anonymised"); the notice page states it all.
+PRIVACY_NOTICE = "2026-12"
 
 
 class Profile(StrEnum):

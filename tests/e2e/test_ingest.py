@@ -128,7 +128,14 @@ async def test_a_client_sending_too_fast_is_told_when_to_retry(pipeline: Pipelin
     env = service_env(
         pipeline.infra,
         18010,
-        SETTINGS | {"COD_RATE_LIMIT_BURST": "3", "COD_RATE_LIMIT_PER_MINUTE": "6", "COD_INSTANCE": "limited"},
+        SETTINGS
+        | {
+            "COD_RATE_LIMIT_BURST": "3",
+            "COD_RATE_LIMIT_PER_MINUTE": "6",
+            "COD_INSTANCE": "limited",
+            # The test client plays the ingress: it is the trusted proxy, the client is behind it.
+            "COD_TRUSTED_PROXIES": '["127.0.0.1/32"]',
+        },
     )
     limited = ServiceProcess("ingest", 18010, env, pipeline.infra.root / "logs" / "ingest-limited.log")
     limited.start()
@@ -137,9 +144,26 @@ async def test_a_client_sending_too_fast_is_told_when_to_retry(pipeline: Pipelin
         cid = pipeline.open_consultation(seconds=600)
         dataset = pipeline.datasets("not_open")[7]["dataset_id"]
         async with httpx.AsyncClient(base_url=limited.url, timeout=10) as client:
-            statuses = [(await post(client, cid, body_for(dataset))).status_code for _ in range(4)]
+            statuses = []
+            for n in range(4):
+                # The client rotates what it writes on the left; the ingress appends the address it saw.
+                forwarded = {"X-Forwarded-For": f"{n}.{n}.{n}.{n}, 203.0.113.9"}
+                answer = await client.post(
+                    f"/v1/consultations/{cid}/responses", json=body_for(dataset), headers=forwarded
+                )
+                statuses.append(answer.status_code)
             assert statuses[:3] == [202, 202, 202]
-            refused = await post(client, cid, body_for(dataset))
+            refused = await client.post(
+                f"/v1/consultations/{cid}/responses",
+                json=body_for(dataset),
+                headers={"X-Forwarded-For": "9.9.9.9, 203.0.113.9"},
+            )
+            other = await client.post(
+                f"/v1/consultations/{cid}/responses",
+                json=body_for(dataset),
+                headers={"X-Forwarded-For": "203.0.113.9, 198.51.100.7"},
+            )
+            assert other.status_code == 202  # another client behind the same ingress has its own bucket
     finally:
         assert limited.stop() == 0
     problem = assert_problem(refused, 429)
@@ -161,3 +185,27 @@ async def test_a_token_ingest_did_not_issue_is_refused(pipeline: Pipeline) -> No
         assert first.json()["respondent_token"] != second.json()["respondent_token"]
         page = await client.get(f"/consultations/{cid}", params={"token": "aaaaaaaaaaaaaaaa"})
         assert "aaaaaaaaaaaaaaaa" not in page.text
+
+
+async def test_bad_form_input_is_422_and_a_form_from_another_site_403(pipeline: Pipeline) -> None:
+    cid = pipeline.open_consultation(seconds=600)
+    dataset = pipeline.datasets("not_open")[0]["dataset_id"]
+    form = {"profile": "student", f"open-{dataset}": "useful", "satisfaction": "²", "consent": "yes"}
+    async with httpx.AsyncClient(base_url=pipeline.url("ingest"), timeout=10) as client:
+        bad = await client.post(f"/consultations/{cid}", data=form)
+        assert bad.status_code == 422
+        assert "Satisfaction" in bad.text
+        foreign = await client.post(
+            f"/consultations/{cid}", data=form | {"satisfaction": "4"}, headers={"Origin": "https://attacker.example"}
+        )
+        assert foreign.status_code == 403
+        same_site = await client.post(
+            f"/consultations/{cid}", data=form | {"satisfaction": "4"}, headers={"Origin": pipeline.url("ingest")}
+        )
+        assert same_site.status_code == 200
+        assert "Merci" in same_site.text
+        assert same_site.headers["content-security-policy"].startswith("default-src 'self'")
+        assert same_site.headers["x-content-type-options"] == "nosniff"
+        notice = await client.get("/confidentialite")
+        assert notice.status_code == 200
+        assert "pseudonymisés" in notice.text
