@@ -4,9 +4,9 @@ import hmac
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from http import HTTPStatus
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Header, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from prometheus_client import CollectorRegistry, Counter
@@ -238,6 +238,16 @@ def require_admin(authorization: str | None, admin_token: str) -> None:
             "A valid administrator bearer token is required.",
             headers={"WWW-Authenticate": "Bearer"},
         )
+
+
+def administrators(admin_token: str) -> Any:
+    """A route dependency that refuses (401) a request without the administrators' token, before the
+    body is even read: a request without credentials learns nothing of what the route expects."""
+
+    async def check(authorization: Annotated[str | None, Header()] = None) -> None:
+        require_admin(authorization, admin_token)
+
+    return Depends(check)
 
 
 def health_router(checks: Mapping[str, ReadyCheck]) -> APIRouter:

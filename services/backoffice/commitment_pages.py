@@ -20,7 +20,7 @@ from shared.contracts import (
     ExcerptKind,
 )
 from shared.contracts.commitments import TARGET
-from shared.http import ProblemError, problem_responses, require_admin
+from shared.http import ProblemError, administrators, problem_responses, require_admin
 from shared.kafka import StateView
 
 TARGET_FORMAT = "un trimestre (2027-T2) ou une date (2027-06-30) / a quarter (2027-T2) or a day (2027-06-30)"
@@ -232,15 +232,14 @@ def commitments_api(
     @router.put(
         "/v1/consultations/{consultation_id}/commitments/{commitment_id}",
         responses=problem_responses(401, 404, 422, 503),
+        dependencies=[administrators(admin_token)],
     )
     async def put_commitment(
         consultation_id: str,
         commitment_id: Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")],
         body: CommitmentBody,
-        authorization: Annotated[str | None, Header()] = None,
     ) -> CommitmentRecorded:
         """Record a commitment or change it (its status history is kept)."""
-        require_admin(authorization, admin_token)
         consultation_or_404(consultation_id)
         values = body.model_dump() | {"commitment_id": commitment_id, "note_fr": body.note}
         values["title"] = body.title or (commitments.title_of(body.dataset_id) if body.dataset_id else None)

@@ -19,7 +19,7 @@ from services.ingest.repository import MongoRespondentStore
 from services.ingest.settings import IngestSettings
 from services.ingest.web import static_files, web_router
 from shared.contracts import ConsultationDefined, DatasetCatalogued, DatasetStatus, ResponseForm, utc_now
-from shared.http import ProblemError, problem_responses, require_admin, service_app
+from shared.http import ProblemError, administrators, problem_responses, require_admin, service_app
 from shared.kafka import StateView, prepare_topics
 from shared.metrics import make_registry
 from shared.mongo import make_mongo_client, mongo_ping
@@ -131,14 +131,10 @@ def create_app(settings: IngestSettings) -> Any:
         "/v1/consultations/{consultation_id}",
         responses=problem_responses(400, 401, 413, 415, 422, 503),
         tags=["administration"],
+        dependencies=[administrators(settings.admin_token.get_secret_value())],
     )
-    async def define_consultation(
-        consultation_id: ConsultationId,
-        form: ConsultationForm,
-        authorization: Annotated[str | None, Header()] = None,
-    ) -> ConsultationDefined:
+    async def define_consultation(consultation_id: ConsultationId, form: ConsultationForm) -> ConsultationDefined:
         """Create or change a consultation (administrators)."""
-        require_admin(authorization, settings.admin_token.get_secret_value())
         if form.closes_at <= form.opens_at:
             raise ProblemError(
                 422,
