@@ -6,11 +6,8 @@ import contextlib
 import logging
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
-from email.message import EmailMessage
-from email.utils import formatdate, make_msgid
 from typing import Any, Protocol
 
-import aiosmtplib
 from aiokafka import AIOKafkaProducer
 from faststream.kafka import KafkaBroker, KafkaRouter
 from prometheus_client import CollectorRegistry, Counter
@@ -38,6 +35,7 @@ from shared.kafka import (
     record_key,
     retry_in_place,
 )
+from shared.mail import EmailRefused, SmtpMailer
 from shared.topics import COMMITMENTS, DEAD_LETTERS, FOLLOW_UPS
 
 __all__ = [
@@ -67,61 +65,19 @@ class FollowUpMetrics:
                 self.emails.labels(kind.value, outcome)
 
 
-class EmailRefused(Exception):
-    """The server refused the e-mail for good (a 5xx answer): trying again would not help."""
-
-
 class Mailer(Protocol):
     async def send(self, to: str, email: Email, unsubscribe_link: str) -> None: ...
 
 
-class SmtpMailer:
-    def __init__(
-        self,
-        host: str,
-        port: int,
-        sender: str,
-        username: str | None,
-        password: str | None,
-        starttls: bool,
-        timeout_s: float,
-    ) -> None:
-        self._host, self._port, self._sender = host, port, sender
-        self._username, self._password = username, password
-        self._starttls, self._timeout_s = starttls, timeout_s
+class FollowUpMailer:
+    """A follow-up e-mail, with the headers that let a mail client offer the unsubscribe link."""
+
+    def __init__(self, smtp: SmtpMailer) -> None:
+        self._smtp = smtp
 
     async def send(self, to: str, email: Email, unsubscribe_link: str) -> None:
-        message = EmailMessage()
-        message["From"] = self._sender
-        message["To"] = to
-        message["Subject"] = email.subject
-        message["Date"] = formatdate(localtime=False)
-        message["Message-ID"] = make_msgid()
-        message["Content-Language"] = "fr, en"
-        message["List-Unsubscribe"] = f"<{unsubscribe_link}>"
-        message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-        message.set_content(email.body)
-        try:
-            await aiosmtplib.send(
-                message,
-                hostname=self._host,
-                port=self._port,
-                username=self._username,
-                password=self._password,
-                start_tls=self._starttls,
-                timeout=self._timeout_s,
-            )
-        except aiosmtplib.SMTPRecipientsRefused as error:
-            raise EmailRefused(_codes(error)) from None
-        except aiosmtplib.SMTPResponseException as error:
-            if error.code >= 500:
-                raise EmailRefused(str(error.code)) from None
-            raise
-
-
-def _codes(error: aiosmtplib.SMTPRecipientsRefused) -> str:
-    # The refusals name the recipient: only their codes may reach a log.
-    return ",".join(str(r.code) for r in error.recipients)
+        headers = {"List-Unsubscribe": f"<{unsubscribe_link}>", "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
+        await self._smtp.send(to, email.subject, email.body, headers)
 
 
 class KafkaTombstones:
@@ -364,17 +320,7 @@ class FollowUpService:
         self._stopping = stopping
         self.repository = MongoFollowUpRepository(mongo, settings.mongo_database)
         self._tombstones = KafkaTombstones(settings.kafka_bootstrap)
-        # An empty account (as compose passes an unset one) means none.
-        password = settings.smtp_password.get_secret_value() if settings.smtp_password else None
-        mailer = SmtpMailer(
-            settings.smtp_host,
-            settings.smtp_port,
-            settings.smtp_from,
-            settings.smtp_username or None,
-            password or None,
-            settings.smtp_starttls,
-            settings.smtp_timeout_s,
-        )
+        mailer = FollowUpMailer(SmtpMailer(settings))
         self.sender = FollowUpSender(
             self.repository,
             mailer,

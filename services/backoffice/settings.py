@@ -3,12 +3,13 @@ from typing import Self
 from pydantic import Field, SecretStr, model_validator
 
 from shared.followup import FollowUpKeySettings
+from shared.mail import MailSettings
 from shared.settings import ServiceSettings
 
 DEV_STAFF_BOOTSTRAP = "admin:dev-staff-change-me"
 
 
-class BackofficeSettings(ServiceSettings, FollowUpKeySettings):
+class BackofficeSettings(ServiceSettings, FollowUpKeySettings, MailSettings):
     http_port: int = 8004
     mongo_database: str = "cod_backoffice"
     consumer_group: str = "backoffice"
@@ -44,15 +45,6 @@ class BackofficeSettings(ServiceSettings, FollowUpKeySettings):
     live_poll_s: float = Field(default=0.4, gt=0, description="How often a live page checks the rankings for changes.")
     page_size: int = Field(default=20, ge=1, le=200, description="Texts per page in 'what respondents wrote'.")
     upstream_timeout_s: float = Field(default=10.0, gt=0, description="Timeout of calls to the other services.")
-    smtp_host: str = Field(default="127.0.0.1", description="SMTP server of the follow-up e-mails.")
-    smtp_port: int = Field(default=25, gt=0, lt=65536)
-    smtp_username: str | None = Field(default=None, description="SMTP account, when the server wants one.")
-    smtp_password: SecretStr | None = None
-    smtp_starttls: bool = Field(default=False, description="Upgrade the SMTP connection with STARTTLS.")
-    smtp_from: str = Field(
-        default="Consultation Open Data <ne-pas-repondre@culture.gouv.fr>", description="Sender of the e-mails."
-    )
-    smtp_timeout_s: float = Field(default=30.0, gt=0)
     followup_retention_days: int = Field(
         default=365, ge=0, description="Days after a consultation's close past which follow-up addresses are deleted."
     )

@@ -5,6 +5,7 @@ import socket
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import FastAPI, Header, HTTPException, Path, Response
@@ -15,12 +16,13 @@ from services.ingest.followup import FollowUps, followup_router
 from services.ingest.gate import Gate
 from services.ingest.handlers import SERVICE, IngestMetrics, Receipt, Refused, Submissions
 from services.ingest.outbox import GroupCommitProducer, Unavailable
-from services.ingest.repository import MongoRespondentStore
+from services.ingest.repository import MongoEmailIdentity, MongoRespondentStore
 from services.ingest.settings import IngestSettings
 from services.ingest.web import static_files, web_router
 from shared.contracts import ConsultationDefined, DatasetCatalogued, DatasetStatus, ResponseForm, utc_now
 from shared.http import ProblemError, administrators, problem_responses, require_admin, service_app
 from shared.kafka import StateView, prepare_topics
+from shared.mail import SmtpMailer
 from shared.metrics import make_registry
 from shared.mongo import make_mongo_client, mongo_ping
 from shared.service import retry_until
@@ -49,9 +51,16 @@ class Accepted(BaseModel):
     """The answer to an accepted response."""
 
     response_id: str = Field(description="Id of the submission; retrying with it is safe.")
-    respondent_token: str = Field(description="Send it back as respondent.token to amend the response.")
+    respondent_token: str | None = Field(
+        description="Send it back as respondent.token to amend the response (none while pending)."
+    )
     received_at: AwareDatetime = Field(description="When ingest received it (the first time, for a retry).")
-    amend_url: str = Field(description="Where the respondent can come back to amend until the close.")
+    amend_url: str | None = Field(description="Where the respondent can come back to amend until the close.")
+    pending: bool = Field(
+        default=False,
+        description="True when the e-mail address had answered before: the response is held, not counted, until "
+        "the link sent to that address is followed; only then does it replace the earlier answer.",
+    )
 
 
 def create_app(settings: IngestSettings) -> Any:
@@ -79,15 +88,32 @@ def create_app(settings: IngestSettings) -> Any:
         entry = catalogue.get(dataset_id)
         return None if entry is None or entry.retired else entry.dataset.status
 
-    submissions = Submissions(secret, consultations.get, dataset_status, produce, store, metrics, logger)
-
     def amend_url(consultation_id: str, token: str) -> str:
         return f"{settings.public_url}/consultations/{consultation_id}?token={token}"
+
+    def confirm_url(consultation_id: str, pending_id: str, signature: str) -> str:
+        return f"{settings.public_url}/consultations/{consultation_id}/confirmation/{pending_id}?jeton={signature}"
+
+    identity = MongoEmailIdentity(mongo, settings.mongo_database)
+    submissions = Submissions(
+        secret,
+        consultations.get,
+        dataset_status,
+        produce,
+        store,
+        metrics,
+        logger,
+        identity,
+        SmtpMailer(settings),
+        confirm_url,
+        timedelta(hours=settings.pending_hours),
+    )
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await prepare_topics(settings, logger)
         await retry_until("connect to MongoDB", store.ping, settings.startup_timeout_s, logger)
+        await retry_until("prepare MongoDB", identity.ensure_indexes, settings.startup_timeout_s, logger)
         await retry_until("connect to Kafka", outbox.start, settings.startup_timeout_s, logger)
         await retry_until("read consultations", consultations.start, settings.startup_timeout_s, logger)
         await retry_until("read the catalogue", catalogue.start, settings.startup_timeout_s, logger)
@@ -220,11 +246,13 @@ def create_app(settings: IngestSettings) -> Any:
         except Unavailable:
             raise kafka_unavailable() from None
         response.headers["Location"] = f"/v1/consultations/{consultation_id}/responses/{receipt.response_id}"
+        token = receipt.respondent_token
         return Accepted(
             response_id=receipt.response_id,
-            respondent_token=receipt.respondent_token,
+            respondent_token=token,
             received_at=receipt.received_at,
-            amend_url=amend_url(consultation_id, receipt.respondent_token),
+            amend_url=amend_url(consultation_id, token) if token else None,
+            pending=receipt.pending,
         )
 
     limiter = RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst)

@@ -102,6 +102,16 @@ def token_valid(secret: bytes, consultation_id: str, token: str) -> bool:
     return hmac.compare_digest(signature, expected)
 
 
+def pending_id_for(secret: bytes, consultation_id: str, response_id: str) -> str:
+    """The id of an answer held for its address's confirmation: a retried POST holds the same one."""
+    return _url_safe(_keyed_hash(secret, "pending", consultation_id, response_id)[:18])
+
+
+def pending_signature(secret: bytes, consultation_id: str, pending_id: str) -> str:
+    """What the confirmation link carries besides the id: only the e-mail sent to the address has it."""
+    return _url_safe(_keyed_hash(secret, "confirm", consultation_id, pending_id)[:18])
+
+
 def token_nonce(token: str) -> bytes:
     return base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))[:TOKEN_PART_BYTES]
 

@@ -1,11 +1,12 @@
 """Accepting a submission, whether it comes from the JSON API or the web form."""
 
+import hmac
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
@@ -14,17 +15,22 @@ from services.ingest.domain import (
     Window,
     accept,
     body_digest,
+    email_hash,
     form_errors,
     partition_key,
+    pending_id_for,
+    pending_signature,
     receipt_time,
     respondent_key,
     response_id_for,
+    token_nonce,
+    token_of,
     token_valid,
     window_at,
 )
 from services.ingest.outbox import Unavailable
-from services.ingest.repository import RespondentStore
-from shared.contracts import ConsultationDefined, DatasetStatus, ResponseForm, utc_now
+from services.ingest.repository import EmailIdentity, RespondentStore
+from shared.contracts import ConsultationDefined, DatasetStatus, ResponseForm, ResponseSubmitted, utc_now
 from shared.topics import RESPONSES_SUBMITTED
 
 SERVICE = "ingest"
@@ -50,12 +56,41 @@ class Refused(Exception):
 
 @dataclass(frozen=True)
 class Receipt:
-    """What a respondent gets back: enough to retry safely and to come back and amend."""
+    """What a respondent gets back: enough to retry safely and to come back and amend; or, when their
+    address answered before, word that a confirmation link was sent to it (`pending`)."""
 
     response_id: str
-    respondent_token: str
+    respondent_token: str | None
     received_at: datetime
     replayed: bool
+    pending: bool = False
+
+
+class Mailer(Protocol):
+    async def send(self, to: str, subject: str, body: str) -> None: ...
+
+
+CONFIRM_SUBJECT = "Confirmez votre nouvelle réponse / Confirm your new response"
+CONFIRM_BODY = """Bonjour,
+
+Une réponse à la consultation a été envoyée avec votre adresse, qui avait déjà répondu. Pour qu'elle
+remplace votre réponse précédente, suivez ce lien (valable 48 heures) :
+
+{link}
+
+Si vous n'êtes pas à l'origine de cet envoi, ignorez ce message : votre réponse précédente reste comptée.
+
+---
+
+Hello,
+
+A response to the consultation was sent with your address, which had already answered. To have it
+replace your previous response, follow this link (valid for 48 hours):
+
+{link}
+
+If you did not send it, ignore this message: your previous response stays counted.
+"""
 
 
 class IngestMetrics:
@@ -80,6 +115,10 @@ class Submissions:
         store: RespondentStore,
         metrics: IngestMetrics,
         logger: logging.Logger,
+        identity: EmailIdentity,
+        mailer: Mailer,
+        confirm_url: Callable[[str, str, str], str],
+        pending_for: timedelta = timedelta(hours=48),
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self._secret = secret
@@ -89,6 +128,10 @@ class Submissions:
         self._store = store
         self._metrics = metrics
         self._logger = logger
+        self._identity = identity
+        self._mailer = mailer
+        self._confirm_url = confirm_url
+        self._pending_for = pending_for
         self._clock = clock
 
     def consultation(self, consultation_id: str) -> ConsultationDefined:
@@ -133,6 +176,23 @@ class Submissions:
             raise Refused(422, "Invalid request", "Certains champs sont invalides. / Some fields are invalid.", errors)
         client_chose_id = bool(form.response_id or idempotency_key)
         response_id = form.response_id or response_id_for(idempotency_key, str(uuid.uuid4()))
+        email = form.respondent.email
+        digest = email_hash(self._secret, consultation_id, email) if email else None
+        if token is None and email and digest:
+            nonce = await self._identity.nonce(consultation_id, digest)
+            if nonce is not None:  # the address answered before: only its owner may replace that answer
+                return await self._hold(consultation_id, form, response_id, received_at, email, digest)
+        receipt = await self._accept(consultation_id, form, response_id, received_at, client_chose_id)
+        if digest and not receipt.replayed and receipt.respondent_token:
+            try:
+                await self._identity.remember(consultation_id, digest, token_nonce(receipt.respondent_token))
+            except Exception:
+                self._logger.exception("the address of an accepted response not remembered")
+        return receipt
+
+    async def _accept(
+        self, consultation_id: str, form: ResponseForm, response_id: str, received_at: datetime, client_chose_id: bool
+    ) -> Receipt:
         event, token = accept(form, consultation_id, response_id, received_at, self._secret)
         digest = body_digest(form)
         if client_chose_id:
@@ -149,13 +209,7 @@ class Submissions:
                     )
                 self._metrics.responses.labels("replayed").inc()
                 return Receipt(response_id, token, previous.received_at, replayed=True)
-        try:
-            with self._metrics.produce_seconds.time():
-                await self._produce(RESPONSES_SUBMITTED, partition_key(event), event)
-        except Unavailable as error:
-            self._metrics.responses.labels("kafka_unavailable").inc()
-            self._logger.warning("response not stored", extra={"error": repr(error)})
-            raise Unavailable from error
+        await self._produce_event(RESPONSES_SUBMITTED, partition_key(event), event)
         self._metrics.responses.labels("accepted").inc()
         try:
             await self._store.record(event, form, digest)
@@ -163,6 +217,67 @@ class Submissions:
             # Kafka has the response: it is accepted. Only replay and pre-fill miss this one.
             self._logger.exception("accepted response not remembered for replay and pre-fill")
         return Receipt(response_id, token, received_at, replayed=False)
+
+    async def _produce_event(self, topic: str, key: str, event: ResponseSubmitted) -> None:
+        try:
+            with self._metrics.produce_seconds.time():
+                await self._produce(topic, key, event)
+        except Unavailable as error:
+            self._metrics.responses.labels("kafka_unavailable").inc()
+            self._logger.warning("response not stored", extra={"error": repr(error)})
+            raise Unavailable from error
+
+    async def _hold(
+        self, consultation_id: str, form: ResponseForm, response_id: str, received_at: datetime, email: str, digest: str
+    ) -> Receipt:
+        """Hold the answer and send the address a link: following it replaces the earlier answer."""
+        pending_id = pending_id_for(self._secret, consultation_id, response_id)
+        held = {
+            "consultation_id": consultation_id,
+            "response_id": response_id,
+            "email_hash": digest,
+            "form": form.model_dump(mode="json", exclude={"respondent": {"token", "email"}}),
+            "received_at": received_at,
+            "expires_at": received_at + self._pending_for,
+        }
+        if not await self._identity.hold(pending_id, held):
+            link = self._confirm_url(
+                consultation_id, pending_id, pending_signature(self._secret, consultation_id, pending_id)
+            )
+            try:
+                await self._mailer.send(email, CONFIRM_SUBJECT, CONFIRM_BODY.format(link=link))
+            except Exception as error:
+                self._metrics.responses.labels("mail_unavailable").inc()
+                self._logger.warning("confirmation e-mail not sent", extra={"error": type(error).__name__})
+                raise Unavailable from error
+            await self._identity.mailed(pending_id)
+        self._metrics.responses.labels("pending").inc()
+        return Receipt(response_id, None, received_at, replayed=False, pending=True)
+
+    async def confirm(self, consultation_id: str, pending_id: str, signature: str) -> Receipt:
+        """Follow a confirmation link: the held answer replaces the earlier answer of its address."""
+        expected = pending_signature(self._secret, consultation_id, pending_id)
+        if not hmac.compare_digest(signature.encode(), expected.encode()):
+            raise Refused(403, "Forbidden", "Ce lien n'est pas valide. / This link is not valid.")
+        held = await self._identity.held(pending_id)
+        if held is None or held["consultation_id"] != consultation_id:
+            raise Refused(
+                404,
+                "Not Found",
+                "Ce lien a déjà servi ou a expiré. / This link was already used or has expired.",
+            )
+        self.consultation(consultation_id)
+        nonce = await self._identity.nonce(consultation_id, held["email_hash"])
+        if nonce is None:
+            raise Refused(404, "Not Found", "Réponse inconnue. / Unknown response.")
+        form_data = held["form"]
+        form_data["respondent"]["token"] = token_of(self._secret, consultation_id, nonce)
+        form = ResponseForm.model_validate(form_data)
+        receipt = await self._accept(
+            consultation_id, form, held["response_id"], receipt_time(self._clock()), client_chose_id=True
+        )
+        await self._identity.release(pending_id)
+        return receipt
 
     def token_issued(self, consultation_id: str, token: str) -> bool:
         return token_valid(self._secret, consultation_id, token)

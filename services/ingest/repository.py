@@ -155,3 +155,56 @@ class MongoRespondentStore:
         doc = await self._respondents.find_one({"_id": _id(consultation_id, respondent_key)}, {"latest.form": 1})
         form = (doc or {}).get("latest", {}).get("form")
         return dict(form) if form else None
+
+
+class EmailIdentity(Protocol):
+    """Who first answered with an e-mail address, and the answers held until their address confirms them."""
+
+    async def nonce(self, consultation_id: str, email_hash: str) -> bytes | None: ...
+
+    async def remember(self, consultation_id: str, email_hash: str, nonce: bytes) -> None: ...
+
+    async def hold(self, pending_id: str, held: Document) -> bool: ...
+
+    async def mailed(self, pending_id: str) -> None: ...
+
+    async def held(self, pending_id: str) -> Document | None: ...
+
+    async def release(self, pending_id: str) -> None: ...
+
+
+class MongoEmailIdentity:
+    """`emails`: per consultation and keyed e-mail hash, the token nonce of the first respondent who gave it
+    (never the address). `pending`: an answer given again with that address, held until the link sent to
+    the address is followed, for `COD_PENDING_HOURS` at most."""
+
+    def __init__(self, client: AsyncMongoClient[Document], database: str) -> None:
+        self._emails = client[database]["emails"]
+        self._pending = client[database]["pending"]
+
+    async def ensure_indexes(self) -> None:
+        await self._pending.create_index("expires_at", expireAfterSeconds=0)
+
+    async def nonce(self, consultation_id: str, email_hash: str) -> bytes | None:
+        doc = await self._emails.find_one({"_id": f"{consultation_id}|{email_hash}"})
+        return bytes.fromhex(doc["nonce"]) if doc else None
+
+    async def remember(self, consultation_id: str, email_hash: str, nonce: bytes) -> None:
+        await self._emails.update_one(
+            {"_id": f"{consultation_id}|{email_hash}"}, {"$setOnInsert": {"nonce": nonce.hex()}}, upsert=True
+        )
+
+    async def hold(self, pending_id: str, held: Document) -> bool:
+        """Hold an answer (once per id: a retried POST holds nothing new); whether its e-mail went out."""
+        await self._pending.update_one({"_id": pending_id}, {"$setOnInsert": held | {"mailed": False}}, upsert=True)
+        doc = await self._pending.find_one({"_id": pending_id}, {"mailed": 1})
+        return bool(doc and doc.get("mailed"))
+
+    async def mailed(self, pending_id: str) -> None:
+        await self._pending.update_one({"_id": pending_id}, {"$set": {"mailed": True}})
+
+    async def held(self, pending_id: str) -> Document | None:
+        return await self._pending.find_one({"_id": pending_id})
+
+    async def release(self, pending_id: str) -> None:
+        await self._pending.delete_one({"_id": pending_id})

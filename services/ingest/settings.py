@@ -3,14 +3,18 @@ from typing import Self
 from pydantic import Field, IPvAnyNetwork, SecretStr, model_validator
 
 from shared.followup import FollowUpKeySettings
+from shared.mail import MailSettings
 from shared.settings import ServiceSettings
 
 DEV_PSEUDONYM_SECRET = "dev-pseudonym-secret-change-me"  # noqa: S105
 
 
-class IngestSettings(ServiceSettings, FollowUpKeySettings):
+class IngestSettings(ServiceSettings, FollowUpKeySettings, MailSettings):
     http_port: int = 8000
     mongo_database: str = "cod_ingest"
+    pending_hours: float = Field(
+        default=48.0, gt=0, description="How long an answer waits for its address to confirm it (then dropped)."
+    )
     privacy_controller: str = Field(
         default="Ministère de la Culture", description="Who processes the responses, on the privacy notice."
     )

@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import ValidationError
 
-from services.ingest.handlers import Refused, Submissions
+from services.ingest.handlers import Receipt, Refused, Submissions
 from services.ingest.outbox import Unavailable
 from services.ingest.settings import IngestSettings
 from services.ingest.webform import bilingual, field_id_for, parse_web_form, view_of
@@ -206,13 +206,45 @@ def web_router(
                 "quelques instants. / Your response could not be stored; nothing was recorded. Please "
                 "retry in a moment.",
             )
+        return receipt_page(consultation, receipt)
+
+    def receipt_page(consultation: ConsultationDefined, receipt: Receipt) -> HTMLResponse:
+        if receipt.pending or receipt.respondent_token is None:
+            return page("pending.html", 202, consultation=consultation)
         return page(
             "confirmation.html",
             consultation=consultation,
             token=receipt.respondent_token,
             response_id=receipt.response_id,
-            amend_url=amend_url(consultation_id, receipt.respondent_token),
+            amend_url=amend_url(consultation.consultation_id, receipt.respondent_token),
         )
+
+    @router.get("/consultations/{consultation_id}/confirmation/{pending_id}")
+    async def confirmation_link(consultation_id: str, pending_id: str, jeton: str = "") -> Response:
+        """The link sent to an address that answered again: a button, since a GET changes nothing."""
+        try:
+            consultation = submissions.consultation(consultation_id)
+        except Refused as refused:
+            return refusal_page(refused)
+        return page("confirm.html", consultation=consultation, pending_id=pending_id, jeton=jeton)
+
+    @router.post("/consultations/{consultation_id}/confirmation/{pending_id}")
+    async def confirm(consultation_id: str, pending_id: str, request: Request) -> Response:
+        fields = await request.form()
+        try:
+            consultation = submissions.consultation(consultation_id)
+            receipt = await submissions.confirm(consultation_id, pending_id, str(fields.get("jeton", "")))
+        except Refused as refused:
+            return refusal_page(refused)
+        except Unavailable:
+            return page(
+                "message.html",
+                503,
+                title="Service indisponible / Service unavailable",
+                detail="Rien n'a été enregistré ; réessayez dans quelques instants avec le même lien. / Nothing "
+                "was recorded; retry in a moment with the same link.",
+            )
+        return receipt_page(consultation, receipt)
 
     return router
 

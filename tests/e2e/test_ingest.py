@@ -1,16 +1,18 @@
 """Ingest's public API on the running system: every error status, idempotency, amendments, window edges."""
 
 import asyncio
+import re
 import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
 
+from deploy.local.mail import MailSink
 from deploy.local.processes import ServiceProcess, service_env
 from shared.contracts import utc_now
 from tests.e2e.conftest import SETTINGS, Pipeline
-from tests.e2e.helpers import CONSENT, as_tuples, assert_problem, body_for, poll, post, rankings
+from tests.e2e.helpers import CONSENT, as_tuples, assert_problem, body_for, poll, poll_equal, post, rankings
 
 
 async def test_the_catalogue_decides_what_may_be_opened_or_improved(pipeline: Pipeline) -> None:
@@ -179,12 +181,55 @@ async def test_a_token_ingest_did_not_issue_is_refused(pipeline: Pipeline) -> No
         invented = body_for(dataset) | {"respondent": {"profile": "student", "token": "aaaaaaaaaaaaaaaa"}}
         refused = assert_problem(await post(client, cid, invented), 422)
         assert refused["errors"][0]["pointer"] == "/respondent/token"
-        first = await post(client, cid, body_for(dataset, respondent={"profile": "student", "email": "a@example.org"}))
-        second = await post(client, cid, body_for(dataset, respondent={"profile": "student", "email": "a@example.org"}))
-        # The same address never gives the same token: knowing someone's e-mail never lets anyone act as them.
-        assert first.json()["respondent_token"] != second.json()["respondent_token"]
         page = await client.get(f"/consultations/{cid}", params={"token": "aaaaaaaaaaaaaaaa"})
         assert "aaaaaaaaaaaaaaaa" not in page.text
+
+
+async def test_an_address_that_answered_before_must_confirm_by_its_link(pipeline: Pipeline, mailbox: MailSink) -> None:
+    """Knowing someone's e-mail address never lets anyone act as them: the second answer with it waits,
+    uncounted, for the link sent to the address; following it replaces the first answer."""
+    cid = pipeline.open_consultation(seconds=600)
+    first_dataset, second_dataset = (d["dataset_id"] for d in pipeline.datasets("not_open")[3:5])
+    address = f"jeanne.{uuid.uuid4().hex[:8]}@example.org"
+    async with httpx.AsyncClient(base_url=pipeline.url("ingest"), timeout=30) as client:
+        owner = await post(
+            client, cid, body_for(first_dataset, "essential", respondent={"profile": "student", "email": address})
+        )
+        assert owner.status_code == 202, owner.text
+        intruder = await post(
+            client, cid, body_for(second_dataset, "useful", respondent={"profile": "student", "email": address.upper()})
+        )
+        assert intruder.status_code == 202, intruder.text
+        held = intruder.json()
+        assert held["pending"] is True
+        assert held["respondent_token"] is None
+        assert owner.json()["respondent_token"] not in intruder.text
+
+        async def counted() -> list[tuple[str, int, int]]:
+            return as_tuples(await rankings(client, pipeline, cid, "open"))
+
+        await poll_equal("the first answer counted", counted, [(first_dataset, 3, 1)], deadline_s=20)
+
+        def sent() -> list[Any]:
+            return [m for m in mailbox.received() if str(m["To"]).lower() == address]
+
+        await poll("the confirmation e-mail", lambda: asyncio.sleep(0, sent()), deadline_s=20)
+        [message] = sent()
+        link = re.search(r"https?://\S+/confirmation/\S+", message.get_content())
+        assert link is not None
+        assert (await counted()) == [(first_dataset, 3, 1)], "still the first answer until the link is followed"
+        forged = await client.post(link.group(0).split("?")[0], data={"jeton": "forged"})
+        assert forged.status_code == 403
+        page = await client.get(link.group(0))
+        assert page.status_code == 200
+        jeton = re.search(r'name="jeton" value="([^"]+)"', page.text)
+        assert jeton is not None
+        confirmed = await client.post(link.group(0).split("?")[0], data={"jeton": jeton.group(1)})
+        assert confirmed.status_code == 200
+        assert owner.json()["respondent_token"] in confirmed.text  # the address's owner gets their link back
+        await poll_equal("the confirmed answer replacing the first", counted, [(second_dataset, 1, 1)], deadline_s=20)
+        again = await client.post(link.group(0).split("?")[0], data={"jeton": jeton.group(1)})
+        assert again.status_code == 404
 
 
 async def test_bad_form_input_is_422_and_a_form_from_another_site_403(pipeline: Pipeline) -> None:
