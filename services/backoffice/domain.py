@@ -75,6 +75,8 @@ def texts_of(enriched: ResponseEnriched, zone: tzinfo) -> list[dict[str, Any]]:
     """The documents of what a respondent wrote in one submission: each improvement that has a comment,
     each suggestion, and the platform feedback. They carry no respondent identifier, only profile and day."""
     response = enriched.response
+    if response.withdrawn:
+        return []
     common: dict[str, Any] = {
         "consultation_id": response.consultation_id,
         "profile": response.profile.value,

@@ -230,7 +230,7 @@ class MongoContributionRepository:
             steps.append(
                 UpdateOne(
                     {"_id": rid, "$or": [{"order": {"$exists": False}}, {"order": {"$lt": order}}]},
-                    {"$set": {"order": order, "profile": response.profile.value}},
+                    {"$set": {"order": order, "profile": response.profile.value, "withdrawn": response.withdrawn}},
                 )
             )
         await self._respondents.bulk_write(steps, ordered=True)
@@ -311,13 +311,22 @@ class MongoContributionRepository:
         """Respondents by profile (of their latest submission) and new respondents by day."""
         by_profile = await self._respondents.aggregate(
             [
-                {"$match": {"consultation_id": consultation_id, "order": {"$exists": True}}},
+                {
+                    "$match": {
+                        "consultation_id": consultation_id,
+                        "order": {"$exists": True},
+                        "withdrawn": {"$ne": True},
+                    }
+                },
                 {"$group": {"_id": "$profile", "n": {"$sum": 1}}},
             ]
         )
         profiles = {doc["_id"]: int(doc["n"]) async for doc in by_profile}
         by_day = await self._respondents.aggregate(
-            [{"$match": {"consultation_id": consultation_id}}, {"$group": {"_id": "$first_day", "n": {"$sum": 1}}}]
+            [
+                {"$match": {"consultation_id": consultation_id, "withdrawn": {"$ne": True}}},
+                {"$group": {"_id": "$first_day", "n": {"$sum": 1}}},
+            ]
         )
         days = {doc["_id"]: int(doc["n"]) async for doc in by_day}
         return profiles, days

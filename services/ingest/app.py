@@ -9,7 +9,7 @@ from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import FastAPI, Header, HTTPException, Path, Response
-from pydantic import AwareDatetime, BaseModel, Field, StringConstraints
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
 from services.ingest.domain import RateLimiter, receipt_time
 from services.ingest.followup import FollowUps, followup_router
@@ -45,6 +45,21 @@ class ConsultationForm(BaseModel):
     )
     opens_at: AwareDatetime = Field(description="First instant responses are accepted (ISO 8601 with offset).")
     closes_at: AwareDatetime = Field(description="First instant responses are refused (ISO 8601 with offset).")
+
+
+class Withdrawal(BaseModel):
+    """The body of `POST /v1/consultations/{id}/withdrawal`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    token: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{16,128}$")] = Field(
+        description="The respondent token ingest issued: only its holder may withdraw the answer."
+    )
+
+
+class Withdrawn(BaseModel):
+    response_id: str = Field(description="Id of the withdrawal.")
+    withdrawn: bool = True
 
 
 class Accepted(BaseModel):
@@ -254,6 +269,29 @@ def create_app(settings: IngestSettings) -> Any:
             amend_url=amend_url(consultation_id, token) if token else None,
             pending=receipt.pending,
         )
+
+    @app.post(
+        "/v1/consultations/{consultation_id}/withdrawal",
+        status_code=202,
+        responses=problem_responses(404, 409, 422, 503),
+        tags=["responses"],
+    )
+    async def withdraw(consultation_id: ConsultationId, body: Withdrawal) -> Withdrawn:
+        """Withdraw a response with its respondent token, before the close: it leaves every ranking and the
+        published archive. Answering again later (with the same token) counts again."""
+        try:
+            receipt = await submissions.withdraw(consultation_id, body.token)
+        except Refused as refused:
+            raise ProblemError(
+                refused.status,
+                refused.title,
+                refused.detail,
+                errors=[e.as_dict() for e in refused.errors] if refused.errors else None,
+                extensions=refused.extensions,
+            ) from None
+        except Unavailable:
+            raise kafka_unavailable() from None
+        return Withdrawn(response_id=receipt.response_id)
 
     limiter = RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst)
     return Gate(

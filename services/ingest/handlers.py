@@ -30,7 +30,7 @@ from services.ingest.domain import (
 )
 from services.ingest.outbox import Unavailable
 from services.ingest.repository import EmailIdentity, RespondentStore
-from shared.contracts import ConsultationDefined, DatasetStatus, ResponseForm, ResponseSubmitted, utc_now
+from shared.contracts import ConsultationDefined, DatasetStatus, Profile, ResponseForm, ResponseSubmitted, utc_now
 from shared.topics import RESPONSES_SUBMITTED
 
 SERVICE = "ingest"
@@ -278,6 +278,34 @@ class Submissions:
         )
         await self._identity.release(pending_id)
         return receipt
+
+    async def withdraw(self, consultation_id: str, token: str) -> Receipt:
+        """Withdraw a respondent's answer with their link, before the close: it leaves every ranking."""
+        self.consultation(consultation_id)
+        if not token_valid(self._secret, consultation_id, token):
+            raise Refused(422, "Invalid request", NOT_ISSUED, [FieldError("/token", NOT_ISSUED)])
+        key = respondent_key(self._secret, consultation_id, token)
+        stored = await self._store.latest_form(consultation_id, key)
+        profile = Profile(stored["respondent"]["profile"]) if stored else Profile.OTHER
+        received_at = receipt_time(self._clock())
+        response_id = uuid.uuid4().hex
+        event = ResponseSubmitted(
+            event_id=response_id,
+            occurred_at=received_at,
+            consultation_id=consultation_id,
+            response_id=response_id,
+            respondent_key=key,
+            profile=profile,
+            received_at=received_at,
+            withdrawn=True,
+        )
+        await self._produce_event(RESPONSES_SUBMITTED, partition_key(event), event)
+        self._metrics.responses.labels("withdrawn").inc()
+        try:
+            await self._store.forget(consultation_id, key)
+        except Exception:
+            self._logger.exception("a withdrawn answer's form not forgotten")
+        return Receipt(response_id, token, received_at, replayed=False)
 
     def token_issued(self, consultation_id: str, token: str) -> bool:
         return token_valid(self._secret, consultation_id, token)

@@ -40,6 +40,8 @@ class RespondentStore(Protocol):
 
     async def latest_form(self, consultation_id: str, respondent_key: str) -> dict[str, Any] | None: ...
 
+    async def forget(self, consultation_id: str, respondent_key: str) -> None: ...
+
 
 def _id(consultation_id: str, respondent_key: str) -> str:
     return f"{consultation_id}|{respondent_key}"
@@ -116,6 +118,11 @@ class MongoRespondentStore:
         self._pending.setdefault(key, {})[event.response_id] = StoredAnswer(event.received_at, body_digest)
         if len(self._queue) >= self._max_batch:
             self._wake.set()
+
+    async def forget(self, consultation_id: str, respondent_key: str) -> None:
+        """Forget a respondent's latest form (they withdrew): the amend page pre-fills nothing."""
+        await self._flush()  # a record still written behind would bring it back
+        await self._respondents.update_one({"_id": _id(consultation_id, respondent_key)}, {"$unset": {"latest": ""}})
 
     async def _write_behind(self) -> None:
         while True:

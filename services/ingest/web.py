@@ -32,6 +32,8 @@ from shared.web import page_templates, render_page
 
 HERE = Path(__file__).resolve().parent
 TOKEN = re.compile(r"^[A-Za-z0-9_-]{16,128}$")
+INVALID_LINK = "Ce lien n'est pas valide. / This link is not valid."
+RETRY = "Rien n'a été enregistré ; réessayez dans quelques instants. / Nothing was recorded; retry in a moment."
 SERVICE_TITLE = "Consultation des réutilisateurs de données"
 SERVICE_TAGLINE = "Ministère de la Culture — données ouvertes"
 
@@ -218,6 +220,29 @@ def web_router(
             response_id=receipt.response_id,
             amend_url=amend_url(consultation.consultation_id, receipt.respondent_token),
         )
+
+    @router.get("/consultations/{consultation_id}/retrait")
+    async def withdrawal_page(consultation_id: str, token: str = "") -> Response:
+        """The withdrawal's confirmation step (a GET changes nothing)."""
+        try:
+            consultation = submissions.consultation(consultation_id)
+        except Refused as refused:
+            return refusal_page(refused)
+        if not (TOKEN.match(token) and submissions.token_issued(consultation_id, token)):
+            return page("message.html", 422, title="Lien non valide / Invalid link", detail=INVALID_LINK)
+        return page("withdraw.html", consultation=consultation, token=token)
+
+    @router.post("/consultations/{consultation_id}/retrait")
+    async def withdraw(consultation_id: str, request: Request) -> Response:
+        fields = await request.form()
+        try:
+            consultation = submissions.consultation(consultation_id)
+            await submissions.withdraw(consultation_id, str(fields.get("token", "")))
+        except Refused as refused:
+            return page("message.html", refused.status, title=refused.title, detail=refused.detail)
+        except Unavailable:
+            return page("message.html", 503, title="Service indisponible / Service unavailable", detail=RETRY)
+        return page("withdrawn.html", consultation=consultation)
 
     @router.get("/consultations/{consultation_id}/confirmation/{pending_id}")
     async def confirmation_link(consultation_id: str, pending_id: str, jeton: str = "") -> Response:

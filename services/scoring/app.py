@@ -201,6 +201,8 @@ def create_app(settings: ScoringSettings) -> FastAPI:
         async def lines() -> AsyncIterator[bytes]:
             chunk: list[bytes] = []
             async for ballot in repository.ballots(consultation_id):
+                if ballot.withdrawn:
+                    continue  # a respondent who withdrew is in no archive
                 chunk.append(counted_ballot(ballot).model_dump_json().encode() + b"\n")
                 if len(chunk) >= 1000:
                     yield b"".join(chunk)

@@ -76,6 +76,7 @@ class Ballot:
     titles: tuple[tuple[str, str], ...]  # (row key, title) for display
     seen: frozenset[str]
     version: int = 0
+    withdrawn: bool = False
 
     @property
     def order(self) -> tuple[datetime, str]:
@@ -111,6 +112,7 @@ def ballot_of(enriched: ResponseEnriched, seen: frozenset[str], version: int) ->
         titles=tuple(sorted(titles.items())),
         seen=seen | {response.response_id},
         version=version,
+        withdrawn=response.withdrawn,
     )
 
 
@@ -147,8 +149,10 @@ def counted_ballot(ballot: Ballot) -> CountedBallot:
 
 
 def contributions(ballot: Ballot) -> dict[RowId, RowChange]:
-    """What one ballot adds to each ranking row."""
+    """What one ballot adds to each ranking row (nothing, once withdrawn)."""
     rows: dict[RowId, RowChange] = {}
+    if ballot.withdrawn:
+        return rows
     titles = dict(ballot.titles)
     profile = ballot.profile.value
 
@@ -200,6 +204,11 @@ class BatchPlan:
     consultations: dict[str, ConsultationChange] = field(default_factory=dict)
 
 
+def counts(ballot: Ballot | None) -> int:
+    """Whether a ballot makes its respondent one of the consultation's respondents."""
+    return int(ballot is not None and not ballot.withdrawn)
+
+
 def plan_batch(submissions: Iterable[ResponseEnriched], stored: Mapping[tuple[str, str], Ballot]) -> BatchPlan:
     """Fold a batch into the stored ballots and sum the row changes, one entry per row."""
     by_respondent: dict[tuple[str, str], list[ResponseEnriched]] = {}
@@ -214,7 +223,7 @@ def plan_batch(submissions: Iterable[ResponseEnriched], stored: Mapping[tuple[st
             continue
         plan.ballots.append((old, new))
         consultation = plan.consultations.setdefault(key[0], ConsultationChange())
-        consultation.respondents += old is None
+        consultation.respondents += counts(new) - counts(old)
         consultation.responses += len(new.seen) - (len(old.seen) if old else 0)
         if consultation.as_of is None or new.received_at > consultation.as_of:
             consultation.as_of = new.received_at

@@ -74,6 +74,7 @@ def ballot_to_document(ballot: Ballot) -> Document:
         "titles": [{"key": k, "title": t} for k, t in ballot.titles],
         "seen": sorted(ballot.seen),
         "version": ballot.version,
+        "withdrawn": ballot.withdrawn,
     }
 
 
@@ -90,6 +91,7 @@ def ballot_from_document(doc: Document) -> Ballot:
         titles=tuple((t["key"], t["title"]) for t in doc["titles"]),
         seen=frozenset(doc["seen"]),
         version=doc["version"],
+        withdrawn=doc.get("withdrawn", False),
     )
 
 

@@ -35,6 +35,11 @@ class ResponseSubmitted(Event):
     )
     suggestions: list[Suggestion] = Field(default_factory=list, description="Missing datasets.")
     platform: PlatformFeedback | None = Field(default=None, description="Feedback on the platform.")
+    withdrawn: bool = Field(
+        default=False,
+        description="The respondent withdrew their answer with their link: as their latest submission, it "
+        "removes them from every ranking (it carries no request).",
+    )
 
 
 class SuggestionMatch(Contract):

@@ -7,12 +7,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
+from playwright.async_api import Browser
 
 from deploy.local.mail import MailSink
 from deploy.local.processes import ServiceProcess, service_env
 from shared.contracts import utc_now
 from tests.e2e.conftest import SETTINGS, Pipeline
-from tests.e2e.helpers import CONSENT, as_tuples, assert_problem, body_for, poll, poll_equal, post, rankings
+from tests.e2e.helpers import CONSENT, as_tuples, assert_problem, body_for, new_page, poll, poll_equal, post, rankings
 
 
 async def test_the_catalogue_decides_what_may_be_opened_or_improved(pipeline: Pipeline) -> None:
@@ -254,3 +255,40 @@ async def test_bad_form_input_is_422_and_a_form_from_another_site_403(pipeline: 
         notice = await client.get("/confidentialite")
         assert notice.status_code == 200
         assert "pseudonymisés" in notice.text
+
+
+async def test_a_respondent_withdraws_with_their_link_and_leaves_every_ranking(
+    pipeline: Pipeline, browser: Browser
+) -> None:
+    cid = pipeline.open_consultation(seconds=600)
+    kept, withdrawn = (d["dataset_id"] for d in pipeline.datasets("not_open")[5:7])
+    async with httpx.AsyncClient(base_url=pipeline.url("ingest"), timeout=30) as client:
+        stays = await post(client, cid, body_for(kept, "useful"))
+        leaves = await post(client, cid, body_for(withdrawn, "essential"))
+        assert (stays.status_code, leaves.status_code) == (202, 202)
+
+        async def counted() -> list[tuple[str, int, int]]:
+            return as_tuples(await rankings(client, pipeline, cid, "open"))
+
+        await poll_equal("both counted", counted, [(withdrawn, 3, 1), (kept, 1, 1)], deadline_s=20)
+        page = await new_page(browser, javascript=False)
+        await page.goto(leaves.json()["amend_url"])
+        await page.click("#withdraw-link")
+        await page.click("#withdraw")
+        await page.wait_for_selector("#withdrawn")
+        await page.context.close()
+        await poll_equal("the withdrawn answer gone", counted, [(kept, 1, 1)], deadline_s=20)
+        assert (await rankings(client, pipeline, cid, "open"))["respondents"] == 1
+        forged = await client.post(f"/v1/consultations/{cid}/withdrawal", json={"token": "a" * 32})
+        assert forged.status_code == 422
+        # With the same link, the respondent may answer again: they count again.
+        again = body_for(
+            withdrawn, "important", respondent={"profile": "citizen", "token": leaves.json()["respondent_token"]}
+        )
+        assert (await post(client, cid, again)).status_code == 202
+        await poll_equal("the answer given again", counted, [(withdrawn, 2, 1), (kept, 1, 1)], deadline_s=20)
+        by_api = await client.post(
+            f"/v1/consultations/{cid}/withdrawal", json={"token": stays.json()["respondent_token"]}
+        )
+        assert by_api.status_code == 202
+        await poll_equal("the API withdrawal", counted, [(withdrawn, 2, 1)], deadline_s=20)

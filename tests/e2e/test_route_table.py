@@ -13,6 +13,7 @@ from tests.e2e.conftest import Pipeline
 PUBLIC = {
     ("ingest", "get", "/v1/consultations/{consultation_id}"),
     ("ingest", "post", "/v1/consultations/{consultation_id}/responses"),
+    ("ingest", "post", "/v1/consultations/{consultation_id}/withdrawal"),  # the respondent's token is the credential
     ("catalogue", "get", "/v1/datasets"),
     ("catalogue", "get", "/v1/datasets/{dataset_id}"),
     ("publisher", "get", "/v1/consultations/{consultation_id}/results"),

@@ -214,3 +214,17 @@ def test_any_delivery_order_batching_and_duplication_gives_the_hand_computed_ran
     got = {r.key: r.score for r in rank(RankingKind.OPEN, store.stored_rows(RankingKind.OPEN), DEFAULT_WEIGHTS)}
     assert got == {d: score for d, score in expected.items() if score}
     assert store.respondents["c1"] == len(latest)
+
+
+def test_a_withdrawal_takes_the_respondent_out_of_every_ranking_and_the_count() -> None:
+    first = enriched("r1", "a", 1, opens={"d1": Priority.ESSENTIAL}, suggestions=["Fanfares"])
+    plan = plan_batch([first], {})
+    [(_, ballot)] = plan.ballots
+    withdrawal = enriched("r2", "a", 2)
+    withdrawal = withdrawal.model_copy(update={"response": withdrawal.response.model_copy(update={"withdrawn": True})})
+    after = plan_batch([withdrawal], {("c1", "a"): ballot})
+    assert after.consultations["c1"].respondents == -1
+    assert all(sum(change.counts.values()) < 0 for change in after.rows.values())
+    [(_, gone)] = after.ballots
+    again = plan_batch([enriched("r3", "a", 3, opens={"d2": Priority.USEFUL})], {("c1", "a"): gone})
+    assert again.consultations["c1"].respondents == 1
