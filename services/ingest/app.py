@@ -273,7 +273,7 @@ def create_app(settings: IngestSettings) -> Any:
     @app.post(
         "/v1/consultations/{consultation_id}/withdrawal",
         status_code=202,
-        responses=problem_responses(404, 409, 422, 503),
+        responses=problem_responses(400, 404, 409, 413, 415, 422, 429, 503),
         tags=["responses"],
     )
     async def withdraw(consultation_id: ConsultationId, body: Withdrawal) -> Withdrawn:
