@@ -8,13 +8,16 @@ import asyncio
 import csv
 import io
 import sys
+import uuid
 from pathlib import Path
+from typing import Any
 from xml.etree import ElementTree as ET
 
 import httpx
 from frictionless import validate
 from playwright.async_api import Browser
 
+from deploy.local.mail import MailSink
 from services.catalogue.domain import census_id
 from tests.e2e.anonymity import assert_nothing_identifies_anyone
 from tests.e2e.conftest import Pipeline
@@ -41,7 +44,7 @@ def csv_rows(data: bytes) -> list[dict[str, str]]:
 
 
 async def test_commitments_are_recorded_published_and_fulfilled_by_the_catalogue(
-    pipeline: Pipeline, browser: Browser, tmp_path: Path
+    pipeline: Pipeline, browser: Browser, tmp_path: Path, mailbox: MailSink
 ) -> None:
     original = pipeline.census.read_text(encoding="utf-8")
     rows, fields = census_rows(pipeline)
@@ -51,6 +54,8 @@ async def test_commitments_are_recorded_published_and_fulfilled_by_the_catalogue
     cid = pipeline.open_consultation(seconds=600)
     admin = pipeline.admin()
     posted = {"Les fanfares de France", "@example.org"}  # identifying, or free text nobody approved
+    tokens: list[str] = []
+    opener, other = (f"suivi-{who}-{uuid.uuid4().hex[:6]}@example.org" for who in ("a", "b"))
     try:
         async with httpx.AsyncClient(timeout=30) as client:
             for n, comment in enumerate((f"{APPROVED} Merci, Jeanne.", f"Il manque des données {UNAPPROVED}.")):
@@ -71,11 +76,27 @@ async def test_commitments_are_recorded_published_and_fulfilled_by_the_catalogue
                 )
                 assert answer.status_code == 202, answer.text
                 posted |= {answer.json()["response_id"], answer.json()["respondent_token"]}
+                tokens.append(answer.json()["respondent_token"])
+            improver = await client.post(
+                f"{pipeline.url('ingest')}/v1/consultations/{cid}/responses",
+                json={
+                    "respondent": {"profile": "student"},
+                    "improvement_requests": [{"dataset_id": to_improve, "kinds": ["licence"]}],
+                    "consent": CONSENT,
+                },
+            )
+            assert improver.status_code == 202, improver.text
+            # Two respondents ask to be told: one asked to open the dataset, the other only to improve another.
+            for token, address in ((tokens[0], opener), (improver.json()["respondent_token"], other)):
+                opted = await client.post(
+                    f"{pipeline.url('ingest')}/consultations/{cid}/suivi", data={"token": token, "email": address}
+                )
+                assert opted.status_code == 200, opted.text
 
             async def counted() -> bool:
-                return bool((await rankings(client, pipeline, cid, "open"))["respondents"] == 2)
+                return bool((await rankings(client, pipeline, cid, "open"))["respondents"] == 3)
 
-            await poll("both responses counted", counted, deadline_s=20)
+            await poll("the three responses counted", counted, deadline_s=20)
             group = (await rankings(client, pipeline, cid, "suggestions"))["items"][0]["key"]
             closed = await client.post(f"{pipeline.url('ingest')}/v1/consultations/{cid}/close", headers=admin)
             assert closed.status_code == 200, closed.text
@@ -202,6 +223,13 @@ async def test_commitments_are_recorded_published_and_fulfilled_by_the_catalogue
                 )
 
             await poll("the commitment done on the follow-up page, feed and files", done_everywhere, deadline_s=30)
+
+            def done_mails(address: str) -> list[Any]:
+                return [m for m in mailbox.received() if str(m["To"]) == address and "fait" in str(m["Subject"])]
+
+            await poll("the done e-mail", lambda: asyncio.sleep(0, done_mails(opener)), deadline_s=30)
+            assert len(done_mails(opener)) == 1
+            assert done_mails(other) == []
             await staff.goto(f"{pipeline.url('backoffice')}/journal")
             assert "engagement tenu (catalogue)" in await staff.inner_text("#journal")
             await staff.context.close()
