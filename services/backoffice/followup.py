@@ -1,14 +1,13 @@
 """The follow-up e-mails' rules: who is told what about which commitment, once, and when a follower's
 address is deleted. Pure: no broker, no store, no SMTP."""
 
-import re
-import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
 from shared.contracts import CommitmentKind, CommitmentRecorded, CommitmentStatus, FollowUpRequested
+from shared.contracts.suggestions import normalise_title
 
 __all__ = [
     "Email",
@@ -24,42 +23,6 @@ __all__ = [
     "notification_id",
 ]
 
-# The catalogue's, so that a suggestion group key `title:<normalised title>` compares with a typed title.
-_STOP_WORDS = frozenset(
-    [
-        "a",
-        "au",
-        "aux",
-        "d",
-        "de",
-        "des",
-        "du",
-        "en",
-        "et",
-        "l",
-        "la",
-        "le",
-        "les",
-        "leur",
-        "leurs",
-        "par",
-        "pour",
-        "sur",
-        "un",
-        "une",
-        "dans",
-        "ou",
-        "the",
-        "of",
-        "and",
-        "donnees",
-        "donnee",
-        "jeu",
-        "base",
-        "liste",
-        "fichier",
-    ]
-)
 FINAL = frozenset({CommitmentStatus.DONE, CommitmentStatus.DROPPED})
 
 
@@ -96,19 +59,6 @@ def follower_of(request: FollowUpRequested) -> Follower:
         frozenset(request.dataset_ids),
         tuple(request.suggestion_titles),
     )
-
-
-def normalise_title(text: str) -> str:
-    """A title as the catalogue compares it: no case, accents, punctuation, stop words, plurals."""
-    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
-    words = []
-    for word in re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-").split("-"):
-        if not word or word in _STOP_WORDS:
-            continue
-        if len(word) > 3 and word[-1] in "sx":
-            word = word[:-1]
-        words.append(word)
-    return " ".join(words)
 
 
 def _titles_of(commitment: CommitmentRecorded) -> set[str]:

@@ -1,7 +1,6 @@
 """The catalogue's rules: reading catalogue rows, normalising titles, matching suggestions, enriching."""
 
 import re
-import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -19,46 +18,10 @@ from shared.contracts import (
     ResponseSubmitted,
     SuggestionMatch,
 )
+from shared.contracts.suggestions import normalise_title, slugify
 
 CENSUS_ID_PREFIX = "census-"
 DESCRIPTION_LIMIT = 1000
-# French function words, and the generic words every dataset title carries: they say nothing of
-# which dataset is meant.
-_STOP_WORDS = frozenset(
-    (
-        "a",
-        "au",
-        "aux",
-        "d",
-        "de",
-        "des",
-        "du",
-        "en",
-        "et",
-        "l",
-        "la",
-        "le",
-        "les",
-        "leur",
-        "leurs",
-        "par",
-        "pour",
-        "sur",
-        "un",
-        "une",
-        "dans",
-        "ou",
-        "the",
-        "of",
-        "and",
-        "donnees",
-        "donnee",
-        "jeu",
-        "base",
-        "liste",
-        "fichier",
-    )
-)
 DATASET_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,99}")
 
 
@@ -92,24 +55,6 @@ def _blank_to_none(value: str | None) -> str | None:
 def _cut(value: str | None) -> str | None:
     value = _blank_to_none(value)
     return value[:DESCRIPTION_LIMIT] if value else None
-
-
-def slugify(text: str) -> str:
-    """ASCII, lower-case, hyphen-separated form of a text."""
-    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
-    return re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
-
-
-def normalise_title(text: str) -> str:
-    """Compare-ready form of a French title: no case, accents, punctuation, stop words, plurals."""
-    words = []
-    for word in slugify(text).split("-"):
-        if not word or word in _STOP_WORDS:
-            continue
-        if len(word) > 3 and word[-1] in "sx":
-            word = word[:-1]
-        words.append(word)
-    return " ".join(words)
 
 
 def parse_open_catalogue(rows: Iterable[tuple[int, Mapping[str, str]]], source: str) -> LoadReport:
