@@ -251,13 +251,7 @@ def create_app(settings: IngestSettings) -> Any:
         try:
             receipt: Receipt = await submissions.submit(consultation_id, form, idempotency_key)
         except Refused as refused:
-            raise ProblemError(
-                refused.status,
-                refused.title,
-                refused.detail,
-                errors=[e.as_dict() for e in refused.errors] if refused.errors else None,
-                extensions=refused.extensions,
-            ) from None
+            raise refused.problem() from None
         except Unavailable:
             raise kafka_unavailable() from None
         response.headers["Location"] = f"/v1/consultations/{consultation_id}/responses/{receipt.response_id}"
@@ -282,13 +276,7 @@ def create_app(settings: IngestSettings) -> Any:
         try:
             receipt = await submissions.withdraw(consultation_id, body.token)
         except Refused as refused:
-            raise ProblemError(
-                refused.status,
-                refused.title,
-                refused.detail,
-                errors=[e.as_dict() for e in refused.errors] if refused.errors else None,
-                extensions=refused.extensions,
-            ) from None
+            raise refused.problem() from None
         except Unavailable:
             raise kafka_unavailable() from None
         return Withdrawn(response_id=receipt.response_id)

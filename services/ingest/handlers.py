@@ -31,6 +31,7 @@ from services.ingest.domain import (
 from services.ingest.outbox import Unavailable
 from services.ingest.repository import EmailIdentity, RespondentStore
 from shared.contracts import ConsultationDefined, DatasetStatus, Profile, ResponseForm, ResponseSubmitted, utc_now
+from shared.http import ProblemError
 from shared.topics import RESPONSES_SUBMITTED
 
 SERVICE = "ingest"
@@ -52,6 +53,11 @@ class Refused(Exception):
     detail: str
     errors: list[FieldError] = field(default_factory=list)
     extensions: dict[str, str] = field(default_factory=dict)
+
+    def problem(self) -> ProblemError:
+        """The refusal as the API answers it: problem details listing each bad field."""
+        errors = [e.as_dict() for e in self.errors] if self.errors else None
+        return ProblemError(self.status, self.title, self.detail, errors=errors, extensions=self.extensions)
 
 
 @dataclass(frozen=True)
