@@ -23,9 +23,10 @@ from dataclasses import dataclass
 from itertools import combinations
 from pathlib import Path
 
-from services.catalogue.domain import SCORERS, Catalogue, MatchingMethod, normalise_title
+from services.catalogue.domain import SCORERS, Catalogue, MatchingMethod
 from services.catalogue.settings import CatalogueSettings
 from services.catalogue.sources import load_open_file
+from shared.contracts.suggestions import normalise_title
 
 EVALUATION_SET = Path(__file__).parent / "data" / "suggestion_evaluation.json"
 ACRONYMS = {

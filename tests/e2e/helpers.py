@@ -4,6 +4,7 @@ import asyncio
 import csv
 import io
 import json
+import os
 import random
 import time
 from typing import Any
@@ -36,6 +37,15 @@ async def new_page(browser: Browser, javascript: bool, **options: Any) -> Page:
     """A page in a context of its own (its own cookies), French first."""
     context = await browser.new_context(java_script_enabled=javascript, locale="fr-FR", **options)
     return await context.new_page()
+
+
+SCREENSHOTS = os.environ.get("COD_SCREENSHOTS_DIR")
+
+
+async def shot(page: Page, name: str) -> None:
+    """With COD_SCREENSHOTS_DIR set, keep a picture of the page (the README's screenshots come from here)."""
+    if SCREENSHOTS:
+        await page.screenshot(path=f"{SCREENSHOTS}/{name}.png", full_page=True)
 
 
 async def tick(page: Page, control: str) -> None:

@@ -30,6 +30,7 @@ from tests.e2e.helpers import (
     published_results,
     rankings,
     refresh,
+    shot,
     write_census,
 )
 
@@ -152,6 +153,7 @@ async def test_commitments_are_recorded_published_and_fulfilled_by_the_catalogue
             await staff.click("#approve-excerpt")
             await staff.wait_for_url("**/engagements?notice=approved")
             assert APPROVED in await staff.inner_text("#excerpts")
+            await shot(staff, "espace-engagements")
 
             # At the release, the commitments and the approved excerpt are published with the results.
             results = pipeline.url("publisher")
@@ -230,6 +232,8 @@ async def test_commitments_are_recorded_published_and_fulfilled_by_the_catalogue
             await poll("the done e-mail", lambda: asyncio.sleep(0, done_mails(opener)), deadline_s=30)
             assert len(done_mails(opener)) == 1
             assert done_mails(other) == []
+            await staff.goto(follow_up)
+            await shot(staff, "suivi-public")
             await staff.goto(f"{pipeline.url('backoffice')}/journal")
             assert "engagement tenu (catalogue)" in await staff.inner_text("#journal")
             await staff.context.close()

@@ -3,7 +3,6 @@ consultation, watch its priorities move live, read what respondents wrote, close
 guards around it (wrong passwords, throttling, CSRF, pages without a session, accessibility)."""
 
 import asyncio
-import os
 import time
 from typing import Any
 
@@ -13,16 +12,9 @@ from playwright.async_api import Browser, Page, expect
 
 from deploy.local.processes import service_env
 from tests.e2e.conftest import STAFF_NAME, STAFF_PASSWORD, Pipeline
-from tests.e2e.helpers import CONSENT, axe_violations, new_page, poll, rankings, tick
+from tests.e2e.helpers import CONSENT, axe_violations, new_page, poll, rankings, shot, tick
 
 MARKER = "Zorglubophone"  # a word no catalogue, title or page contains, written only in free text
-SCREENSHOTS = os.environ.get("COD_SCREENSHOTS_DIR")
-
-
-async def shot(page: Page, name: str) -> None:
-    """With COD_SCREENSHOTS_DIR set, keep a picture of the page (the README's screenshots come from here)."""
-    if SCREENSHOTS:
-        await page.screenshot(path=f"{SCREENSHOTS}/{name}.png", full_page=True)
 
 
 async def sign_in(page: Page, pipeline: Pipeline, password: str = STAFF_PASSWORD, name: str = STAFF_NAME) -> int:

@@ -9,7 +9,6 @@ from services.catalogue.domain import (
     census_id,
     changes,
     link_opened_census,
-    normalise_title,
     parse_census,
     parse_open_catalogue,
 )
@@ -25,6 +24,7 @@ from shared.contracts import (
     ResponseSubmitted,
     Suggestion,
 )
+from shared.contracts.suggestions import normalise_title
 
 NOW = datetime(2026, 12, 1, tzinfo=UTC)
 SETTINGS = CatalogueSettings()
