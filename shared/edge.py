@@ -4,7 +4,8 @@ form posts from other sites refused, and failed administrator authentications th
 import math
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from ipaddress import IPv4Network, IPv6Network, ip_address, ip_network
 from urllib.parse import urlsplit
 
 from starlette.datastructures import Headers
@@ -54,6 +55,30 @@ def foreign_form_post(headers: Headers) -> bool:
     return urlsplit(origin).netloc.lower() != headers.get("host", "").lower()
 
 
+def client_key(peer: str, forwarded_for: str | None, trusted: Sequence[IPv4Network | IPv6Network]) -> str:
+    """Who a request comes from, for the rate limit: walking X-Forwarded-For from the right, the first
+    address that is not a trusted proxy (the client writes the left-most entries, so they count for
+    nothing); the peer itself when it is not a trusted proxy. An IPv6 client is keyed by its /64."""
+    chain = [part.strip() for part in (forwarded_for or "").split(",") if part.strip()] + [peer]
+    for candidate in reversed(chain):
+        try:
+            address = ip_address(candidate)
+        except ValueError:
+            return candidate  # not an address: keyed as it is rather than trusted
+        if any(address in network for network in trusted):
+            continue
+        if address.version == 6:
+            return str(ip_network(f"{address}/64", strict=False))
+        return str(address)
+    return chain[0]
+
+
+def client_of(scope: Scope, trusted: Sequence[IPv4Network | IPv6Network]) -> str:
+    """The client of a request, as `client_key` finds it behind the trusted proxies."""
+    peer = scope.get("client")
+    return client_key(str(peer[0]) if peer else "unknown", Headers(scope=scope).get("x-forwarded-for"), trusted)
+
+
 class AdminThrottle:
     """At most `limit` failed administrator authentications per client and minute (per replica)."""
 
@@ -87,13 +112,14 @@ class Edge:
         self._app = app
         self._headers = security_headers(settings)
         self._throttle = throttle or AdminThrottle(settings.admin_failures_per_minute)
+        self._trusted = list(settings.trusted_proxies)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self._app(scope, receive, send)
             return
         headers = Headers(scope=scope)
-        client = scope["client"][0] if scope.get("client") else "unknown"
+        client = client_of(scope, self._trusted)
         if scope["method"] == "POST" and foreign_form_post(headers):
             refused = PlainTextResponse(
                 "Formulaire envoyé depuis un autre site : refusé. / Form sent from another site: refused.", 403

@@ -2,7 +2,7 @@
 
 from typing import Literal, Self
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, IPvAnyNetwork, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.topics import RESPONSE_RETENTION_DAYS
@@ -48,6 +48,11 @@ class ServiceSettings(BaseSettings):
     )
     admin_failures_per_minute: int = Field(
         default=10, ge=1, description="Failed administrator authentications a client may make a minute (429 beyond)."
+    )
+    trusted_proxies: list[IPvAnyNetwork] = Field(
+        default_factory=list,
+        description="Proxies in front of the service (CIDRs, e.g. COD_TRUSTED_PROXIES='[\"10.0.0.0/8\"]'): the client "
+        "is the right-most address of X-Forwarded-For that is not one of them.",
     )
     frame_ancestors: str = Field(
         default="'none'",

@@ -11,6 +11,7 @@ from services.backoffice.auth import SESSION_COOKIE, SIGNIN_CSRF_COOKIE, Refused
 from services.backoffice.i18n import LANGUAGES, translator
 from services.backoffice.web import LANG_COOKIE, PageError, PageGroup, local_path, page_number
 from shared.contracts import utc_now
+from shared.edge import client_of
 
 AUDIT_PAGE = 50
 
@@ -61,7 +62,7 @@ class AccountPages(PageGroup):
         if expected is None or not same_secret(fields.get("csrf_token"), expected):
             raise PageError(403, "forbidden_title", t("forbidden_csrf"))
         name = fields.get("username", "").strip()[:100]
-        client = request.client.host if request.client else "unknown"
+        client = client_of(request.scope, self.settings.trusted_proxies)
         outcome = await self.ports.auth.sign_in(name, fields.get("password", ""), client, utc_now())
         if isinstance(outcome, Refused):
             self.ports.metrics.signins.labels("refused").inc()

@@ -3,9 +3,8 @@
 import base64
 import hashlib
 import hmac
-import ipaddress
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -231,23 +230,3 @@ class RateLimiter:
         """A bucket that has refilled carries no information: drop those to bound memory."""
         full_after = self._burst / self._rate if self._rate > 0 else float("inf")
         self._buckets = {c: (t, last) for c, (t, last) in self._buckets.items() if now - last < full_after}
-
-
-def client_key(
-    peer: str, forwarded_for: str | None, trusted: Sequence[ipaddress.IPv4Network | ipaddress.IPv6Network]
-) -> str:
-    """Who a request comes from, for the rate limit: walking X-Forwarded-For from the right, the first
-    address that is not a trusted proxy (the client writes the left-most entries, so they count for
-    nothing); the peer itself when it is not a trusted proxy. An IPv6 client is keyed by its /64."""
-    chain = [part.strip() for part in (forwarded_for or "").split(",") if part.strip()] + [peer]
-    for candidate in reversed(chain):
-        try:
-            address = ipaddress.ip_address(candidate)
-        except ValueError:
-            return candidate  # not an address: keyed as it is rather than trusted
-        if any(address in network for network in trusted):
-            continue
-        if address.version == 6:
-            return str(ipaddress.ip_network(f"{address}/64", strict=False))
-        return str(address)
-    return chain[0]

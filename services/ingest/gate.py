@@ -9,7 +9,8 @@ from ipaddress import IPv4Network, IPv6Network
 from starlette.responses import HTMLResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from services.ingest.domain import RateLimiter, client_key
+from services.ingest.domain import RateLimiter
+from shared.edge import client_key
 from shared.http import problem
 
 SUBMISSION_PATH = re.compile(r"^(/v1)?/consultations/[^/]+(/responses)?/?$")

@@ -1,6 +1,6 @@
 from typing import Self
 
-from pydantic import Field, IPvAnyNetwork, SecretStr, model_validator
+from pydantic import Field, SecretStr, model_validator
 
 from shared.followup import FollowUpKeySettings
 from shared.mail import MailSettings
@@ -33,11 +33,6 @@ class IngestSettings(ServiceSettings, FollowUpKeySettings, MailSettings):
         default=30.0, ge=0, description="Submissions per minute per client, after the burst (429 beyond)."
     )
     rate_limit_burst: int = Field(default=20, ge=1, description="Submissions a client may send at once.")
-    trusted_proxies: list[IPvAnyNetwork] = Field(
-        default_factory=list,
-        description="Proxies in front of ingest (CIDRs, e.g. COD_TRUSTED_PROXIES='[\"10.0.0.0/8\"]'): the client "
-        "is the right-most address of X-Forwarded-For that is not one of them.",
-    )
     commit_lanes: int = Field(
         default=2, ge=1, le=16, description="Kafka producers committing transactions in turn (see outbox.py)."
     )

@@ -1,6 +1,8 @@
 """Every service's edge: security headers on every answer, form posts from other sites refused, failed
 administrator authentications throttled, weak administrator tokens refused in production."""
 
+import ipaddress
+
 import httpx
 import pytest
 from pydantic import SecretStr, ValidationError
@@ -96,3 +98,16 @@ def test_production_wants_a_long_administrator_token() -> None:
     with pytest.raises(ValidationError, match="32 characters"):
         ServiceSettings(environment="production", admin_token=SecretStr("short-but-not-default"))
     assert ServiceSettings(environment="production", admin_token=SecretStr("y" * 32)).environment == "production"
+
+
+async def test_behind_a_trusted_proxy_the_throttle_keys_on_the_client_it_forwards() -> None:
+    # The test transport connects from 127.0.0.1: it plays the ingress.
+    settings = ServiceSettings(trusted_proxies=[ipaddress.ip_network("127.0.0.0/8")])
+    async with client(settings) as http:
+        for n in range(3):
+            forwarded = {"authorization": "Bearer wrong", "x-forwarded-for": f"{n}.{n}.{n}.{n}, 203.0.113.9"}
+            assert (await http.get("/admin", headers=forwarded)).status_code == 401
+        same = {"authorization": "Bearer right", "x-forwarded-for": "9.9.9.9, 203.0.113.9"}
+        assert (await http.get("/admin", headers=same)).status_code == 429
+        other = {"authorization": "Bearer right", "x-forwarded-for": "198.51.100.7"}
+        assert (await http.get("/admin", headers=other)).status_code == 200

@@ -8,7 +8,6 @@ from services.ingest.domain import (
     RateLimiter,
     Window,
     accept,
-    client_key,
     form_errors,
     respondent_key,
     respondent_token,
@@ -19,6 +18,7 @@ from services.ingest.domain import (
     window_at,
 )
 from shared.contracts import PRIVACY_NOTICE, ConsultationDefined, DatasetStatus, ResponseForm
+from shared.edge import client_key
 
 OPENS = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 CLOSES = datetime(2027, 1, 31, 23, 59, tzinfo=UTC)
