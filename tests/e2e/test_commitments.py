@@ -23,6 +23,7 @@ from tests.e2e.anonymity import assert_nothing_identifies_anyone
 from tests.e2e.conftest import Pipeline
 from tests.e2e.helpers import (
     CONSENT,
+    axe_violations,
     census_rows,
     files_of,
     new_page,
@@ -111,10 +112,12 @@ async def test_commitments_are_recorded_published_and_fulfilled_by_the_catalogue
             await staff.click("#sign-in")
             await staff.click(f"#ranking-open tr[data-key='{to_open}'] .commit-link")
             assert await staff.input_value("#service") == row["service"]  # the census's service in charge
+            assert await axe_violations(staff) == []
             await staff.fill("#target", "2027-T2")
             await staff.fill("#note_fr", "Ouverture après anonymisation.")
             await staff.click("#save-commitment")
             await staff.wait_for_url("**/engagements?notice=saved")
+            assert await axe_violations(staff) == []
             [made] = (
                 await client.get(f"{pipeline.url('backoffice')}/v1/consultations/{cid}/commitments", headers=admin)
             ).json()
@@ -150,6 +153,7 @@ async def test_commitments_are_recorded_published_and_fulfilled_by_the_catalogue
             await staff.click(".propose-excerpt")
             assert "Jeanne" in await staff.input_value("#text")
             await staff.fill("#text", APPROVED)
+            assert await axe_violations(staff) == []
             await staff.click("#approve-excerpt")
             await staff.wait_for_url("**/engagements?notice=approved")
             assert APPROVED in await staff.inner_text("#excerpts")

@@ -164,15 +164,43 @@ async def test_staff_run_a_consultation_and_see_it_live(pipeline: Pipeline, brow
     await respondent.context.close()
 
 
+async def staff_command(pipeline: Pipeline, *arguments: str, stdin: bytes = b"") -> tuple[int, str]:
+    """`python -m services.backoffice.staff …` against the test store, as an operator runs it."""
+    env = service_env(pipeline.infra, 0) | {"COD_ENVIRONMENT": "test", "COD_MONGO_DATABASE": "cod_backoffice"}
+    command = await asyncio.create_subprocess_exec(
+        "python", "-m", "services.backoffice.staff", *arguments,
+        env=env, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    out, _ = await command.communicate(stdin)
+    return command.returncode or 0, out.decode()
+
+
+async def test_staff_accounts_are_managed_from_the_command_line(pipeline: Pipeline, browser: Browser) -> None:
+    assert (await staff_command(pipeline, "add", "cli-agent", "--password-stdin", stdin=b"short\n"))[0] == 2
+    assert (await staff_command(pipeline, "add", "cli-agent", "--password-stdin", stdin=b"long-enough-pass\n"))[0] == 0
+    assert (await staff_command(pipeline, "add", "cli-agent", "--password-stdin", stdin=b"long-enough-pass\n"))[0] == 1
+    code, listed = await staff_command(pipeline, "list")
+    assert code == 0
+    assert "cli-agent\tactive" in listed
+    page = await new_page(browser, javascript=False)
+    assert await sign_in(page, pipeline, "long-enough-pass", "cli-agent") == 200
+    # The workspace speaks English on request, and remembers it.
+    await page.click("a[hreflang='en']")
+    assert await page.get_attribute("html", "lang") == "en"
+    assert "Sign out" in await page.inner_text("#sign-out")
+    await page.click("a[hreflang='fr']")
+    assert await page.get_attribute("html", "lang") == "fr"
+    assert (await staff_command(pipeline, "disable", "cli-agent"))[0] == 0
+    await page.goto(f"{pipeline.url('backoffice')}/consultations")
+    assert "/connexion" in page.url  # disabling an account ends its sessions
+    assert await sign_in(page, pipeline, "long-enough-pass", "cli-agent") == 401
+    assert "cli-agent\tdisabled" in (await staff_command(pipeline, "list"))[1]
+    await page.context.close()
+
+
 async def test_wrong_passwords_are_refused_then_throttled(pipeline: Pipeline, browser: Browser) -> None:
     name = "throttled-agent"
-    env = service_env(pipeline.infra, 0) | {"COD_ENVIRONMENT": "test", "COD_MONGO_DATABASE": "cod_backoffice"}
-    added = await asyncio.create_subprocess_exec(
-        "python", "-m", "services.backoffice.staff", "add", name, "--password-stdin",
-        env=env, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    await added.communicate(b"a-long-enough-password\n")
-    assert added.returncode == 0
+    assert (await staff_command(pipeline, "add", name, "--password-stdin", stdin=b"a-long-enough-password\n"))[0] == 0
     page = await new_page(browser, javascript=False)
     statuses = [await sign_in(page, pipeline, "wrong-password", name) for _ in range(5)]
     assert statuses == [401] * 5
