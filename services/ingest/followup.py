@@ -9,7 +9,6 @@ import re
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -17,18 +16,15 @@ from fastapi.responses import HTMLResponse, Response
 from pydantic import EmailStr, TypeAdapter, ValidationError
 
 from services.ingest.outbox import Unavailable
+from services.ingest.pages import public_page
 from shared.contracts import ConsultationDefined, FollowUpRequested, utc_now
 from shared.followup import UNSUBSCRIBE_PATH, FollowUpKey
 from shared.topics import FOLLOW_UPS
-from shared.web import page_templates, render_page
 
 __all__ = ["FollowUps", "NothingToFollow", "followed_in", "followup_router"]
 
-HERE = Path(__file__).resolve().parent
 TOKEN = re.compile(r"^[A-Za-z0-9_-]{16,128}$")
 SUBSCRIPTION_ID = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
-SERVICE_TITLE = "Consultation des réutilisateurs de données"
-SERVICE_TAGLINE = "Ministère de la Culture — données ouvertes"
 EMAIL = TypeAdapter(EmailStr)
 
 # A tombstone: what `produce` sends to end a follow-up on the compacted topic.
@@ -95,12 +91,7 @@ def followup_router(
     amend_url: Callable[[str, str], str],
 ) -> APIRouter:
     router = APIRouter(include_in_schema=False)
-    templates = page_templates(HERE / "templates")
-
-    def page(name: str, status: int = 200, **context: Any) -> HTMLResponse:
-        return render_page(
-            templates, name, status, service_title=SERVICE_TITLE, service_tagline=SERVICE_TAGLINE, **context
-        )
+    page = public_page
 
     def message(status: int, title: str, detail: str) -> HTMLResponse:
         return page("message.html", status, title=title, detail=detail)

@@ -13,6 +13,7 @@ from pydantic import ValidationError
 
 from services.ingest.handlers import Receipt, Refused, Submissions
 from services.ingest.outbox import Unavailable
+from services.ingest.pages import public_page
 from services.ingest.settings import IngestSettings
 from services.ingest.webform import bilingual, field_id_for, parse_web_form, view_of
 from shared.contracts import (
@@ -28,14 +29,11 @@ from shared.contracts import (
 )
 from shared.contracts.territories import DEPARTEMENTS, REGIONS
 from shared.kafka import StateView
-from shared.web import page_templates, render_page
 
 HERE = Path(__file__).resolve().parent
 TOKEN = re.compile(r"^[A-Za-z0-9_-]{16,128}$")
 INVALID_LINK = "Ce lien n'est pas valide. / This link is not valid."
 RETRY = "Rien n'a été enregistré ; réessayez dans quelques instants. / Nothing was recorded; retry in a moment."
-SERVICE_TITLE = "Consultation des réutilisateurs de données"
-SERVICE_TAGLINE = "Ministère de la Culture — données ouvertes"
 
 FIELD_LABELS = {
     "profile": "Vous êtes / You are",
@@ -62,12 +60,7 @@ def web_router(
     amend_url: Callable[[str, str], str],
 ) -> APIRouter:
     router = APIRouter(include_in_schema=False)
-    templates = page_templates(HERE / "templates")
-
-    def page(name: str, status: int = 200, **context: Any) -> HTMLResponse:
-        return render_page(
-            templates, name, status, service_title=SERVICE_TITLE, service_tagline=SERVICE_TAGLINE, **context
-        )
+    page = public_page
 
     def datasets(status: DatasetStatus) -> list[DatasetRecord]:
         found = [e.dataset for e in catalogue.items.values() if not e.retired and e.dataset.status is status]
