@@ -118,7 +118,8 @@ Try:
          "open_requests": [{{"dataset_id": "census-bibliotheques-publiques-activite-annuelle",
                             "priority": "essential"}}],
          "consent": {{"accepted": true, "notice": "{PRIVACY_NOTICE}"}}}}'
-  curl -s '{scoring}/v1/consultations/{DEMO_ID}/rankings?kind=open'
+  # live rankings are for staff (the administrators' token; or the workspace):
+  curl -s '{scoring}/v1/consultations/{DEMO_ID}/rankings?kind=open' -H 'Authorization: Bearer {ADMIN_TOKEN}'
   # close early, then the results and their files (administrators see them before the embargo ends):
   curl -s -XPOST {ingest}/v1/consultations/{DEMO_ID}/close -H 'Authorization: Bearer {ADMIN_TOKEN}'
   curl -s {publisher}/v1/consultations/{DEMO_ID}/results/files -H 'Authorization: Bearer {ADMIN_TOKEN}'
