@@ -8,18 +8,19 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Annotated, Any
 
-from fastapi import FastAPI, Header, HTTPException, Path, Response
+from fastapi import FastAPI, Header, HTTPException, Path, Request, Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
 from services.ingest.domain import RateLimiter, receipt_time
 from services.ingest.followup import FollowUps, followup_router
 from services.ingest.gate import Gate
-from services.ingest.handlers import SERVICE, IngestMetrics, Receipt, Refused, Submissions
+from services.ingest.handlers import SERVICE, ClientContext, IngestMetrics, Receipt, Refused, Submissions
 from services.ingest.outbox import GroupCommitProducer, Unavailable
 from services.ingest.repository import MongoEmailIdentity, MongoRespondentStore
 from services.ingest.settings import IngestSettings
 from services.ingest.web import static_files, web_router
 from shared.contracts import ConsultationDefined, DatasetCatalogued, DatasetStatus, ResponseForm, utc_now
+from shared.edge import client_of
 from shared.http import ProblemError, administrators, problem_responses, require_admin, service_app
 from shared.kafka import StateView, prepare_topics
 from shared.mail import SmtpMailer
@@ -243,13 +244,17 @@ def create_app(settings: IngestSettings) -> Any:
     async def submit_response(
         consultation_id: ConsultationId,
         form: ResponseForm,
+        request: Request,
         response: Response,
         idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
     ) -> Accepted:
         """Accept a response: 202 only once Kafka has it (acks=all). Retrying with the same
         `response_id` (or `Idempotency-Key`) returns the same answer and is counted once."""
         try:
-            receipt: Receipt = await submissions.submit(consultation_id, form, idempotency_key)
+            client = ClientContext(
+                client_of(request.scope, settings.trusted_proxies), request.headers.get("user-agent")
+            )
+            receipt: Receipt = await submissions.submit(consultation_id, form, idempotency_key, client)
         except Refused as refused:
             raise refused.problem() from None
         except Unavailable:

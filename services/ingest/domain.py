@@ -3,6 +3,7 @@
 import base64
 import hashlib
 import hmac
+import ipaddress
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -126,8 +127,84 @@ def body_digest(form: ResponseForm) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+@dataclass(frozen=True)
+class ClientSignals:
+    """What ingest tells of a submission's client, coarse on purpose: its network and browser family
+    (hashed with a key before they travel), and how long the form took to fill when the form says."""
+
+    network: str
+    agent_family: str
+    fill_seconds: float | None = None
+
+
+AGENT_FAMILIES = (
+    ("edg/", "edge"),
+    ("opr/", "opera"),
+    ("firefox/", "firefox"),
+    ("chrome/", "chrome"),
+    ("chromium/", "chrome"),
+    ("safari/", "safari"),
+    ("curl/", "curl"),
+    ("wget/", "wget"),
+    ("python", "python"),
+    ("httpx", "python"),
+    ("go-http-client", "go"),
+    ("java", "java"),
+    ("bot", "bot"),
+    ("spider", "bot"),
+)
+
+
+def agent_family(user_agent: str | None) -> str:
+    """The browser or tool family a User-Agent names (its first match in a fixed list), never the string."""
+    text = (user_agent or "").lower()
+    if not text:
+        return "none"
+    return next((family for marker, family in AGENT_FAMILIES if marker in text), "other")
+
+
+def network_of(client: str) -> str:
+    """The client's network: its IPv4 /24 or IPv6 /48 (from an address or a wider key of one)."""
+    try:
+        network = ipaddress.ip_network(client, strict=False)
+    except ValueError:
+        return client
+    return (
+        str(network.supernet(new_prefix=24 if network.version == 4 else 48))
+        if network.prefixlen > (24 if network.version == 4 else 48)
+        else str(network)
+    )
+
+
+def client_fingerprint(secret: bytes, consultation_id: str, signals: ClientSignals) -> str:
+    """A keyed hash of the network and browser family: it groups clients without naming any."""
+    return _keyed_hash(secret, "client", consultation_id, signals.network, signals.agent_family).hex()[:20]
+
+
+def form_stamp(secret: bytes, consultation_id: str, served_at: datetime) -> str:
+    """What the web form carries of the instant it was served, signed so a client cannot forge it."""
+    millis = str(int(served_at.timestamp() * 1000))
+    return f"{millis}.{_url_safe(_keyed_hash(secret, 'served', consultation_id, millis)[:12])}"
+
+
+def fill_seconds(secret: bytes, consultation_id: str, stamp: str | None, sent_at: datetime) -> float | None:
+    """Seconds between the form being served and sent, from its stamp; None for a missing or forged one."""
+    millis, _, signature = (stamp or "").partition(".")
+    if not millis.isdigit():
+        return None
+    expected = _url_safe(_keyed_hash(secret, "served", consultation_id, millis)[:12])
+    if not hmac.compare_digest(signature.encode(), expected.encode()):
+        return None
+    return max(0.0, round(sent_at.timestamp() - int(millis) / 1000, 3))
+
+
 def accept(
-    form: ResponseForm, consultation_id: str, response_id: str, received_at: datetime, secret: bytes
+    form: ResponseForm,
+    consultation_id: str,
+    response_id: str,
+    received_at: datetime,
+    secret: bytes,
+    signals: ClientSignals | None = None,
 ) -> tuple[ResponseSubmitted, str]:
     """The event of an accepted response, and the respondent token to hand back. The event carries
     what downstream services use and no more: no organisation, territory or e-mail hash."""
@@ -146,6 +223,8 @@ def accept(
         improvement_requests=form.improvement_requests,
         suggestions=form.suggestions,
         platform=form.platform,
+        client_fingerprint=client_fingerprint(secret, consultation_id, signals) if signals else None,
+        fill_seconds=signals.fill_seconds if signals else None,
     )
     return event, token
 

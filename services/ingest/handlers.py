@@ -11,12 +11,17 @@ from typing import Any, Protocol
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from services.ingest.domain import (
+    ClientSignals,
     FieldError,
     Window,
     accept,
+    agent_family,
     body_digest,
     email_hash,
+    fill_seconds,
     form_errors,
+    form_stamp,
+    network_of,
     partition_key,
     pending_id_for,
     pending_signature,
@@ -70,6 +75,16 @@ class Receipt:
     received_at: datetime
     replayed: bool
     pending: bool = False
+
+
+@dataclass(frozen=True)
+class ClientContext:
+    """What the HTTP layer knows of a submission's client: its address (behind the trusted proxies),
+    its User-Agent, and the web form's stamp. Only coarse, keyed signals of it reach the event."""
+
+    address: str
+    user_agent: str | None = None
+    form_stamp: str | None = None
 
 
 class Mailer(Protocol):
@@ -170,7 +185,13 @@ class Submissions:
             )
         return consultation
 
-    async def submit(self, consultation_id: str, form: ResponseForm, idempotency_key: str | None) -> Receipt:
+    async def submit(
+        self,
+        consultation_id: str,
+        form: ResponseForm,
+        idempotency_key: str | None,
+        client: ClientContext | None = None,
+    ) -> Receipt:
         received_at = receipt_time(self._clock())
         self.consultation(consultation_id)
         errors = form_errors(form, self._dataset_status)
@@ -188,7 +209,14 @@ class Submissions:
             nonce = await self._identity.nonce(consultation_id, digest)
             if nonce is not None:  # the address answered before: only its owner may replace that answer
                 return await self._hold(consultation_id, form, response_id, received_at, email, digest)
-        receipt = await self._accept(consultation_id, form, response_id, received_at, client_chose_id)
+        signals = None
+        if client is not None:
+            signals = ClientSignals(
+                network_of(client.address),
+                agent_family(client.user_agent),
+                fill_seconds(self._secret, consultation_id, client.form_stamp, received_at),
+            )
+        receipt = await self._accept(consultation_id, form, response_id, received_at, client_chose_id, signals)
         if digest and not receipt.replayed and receipt.respondent_token:
             try:
                 await self._identity.remember(consultation_id, digest, token_nonce(receipt.respondent_token))
@@ -197,9 +225,15 @@ class Submissions:
         return receipt
 
     async def _accept(
-        self, consultation_id: str, form: ResponseForm, response_id: str, received_at: datetime, client_chose_id: bool
+        self,
+        consultation_id: str,
+        form: ResponseForm,
+        response_id: str,
+        received_at: datetime,
+        client_chose_id: bool,
+        signals: ClientSignals | None = None,
     ) -> Receipt:
-        event, token = accept(form, consultation_id, response_id, received_at, self._secret)
+        event, token = accept(form, consultation_id, response_id, received_at, self._secret, signals)
         digest = body_digest(form)
         if client_chose_id:
             previous = await self._store.previous_answer(consultation_id, event.respondent_key, response_id)
@@ -312,6 +346,10 @@ class Submissions:
         except Exception:
             self._logger.exception("a withdrawn answer's form not forgotten")
         return Receipt(response_id, token, received_at, replayed=False)
+
+    def form_stamp(self, consultation_id: str) -> str:
+        """The signed instant the web form is served at: sent back, it tells how long filling took."""
+        return form_stamp(self._secret, consultation_id, self._clock())
 
     def token_issued(self, consultation_id: str, token: str) -> bool:
         return token_valid(self._secret, consultation_id, token)

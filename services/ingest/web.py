@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import ValidationError
 
-from services.ingest.handlers import Receipt, Refused, Submissions
+from services.ingest.handlers import ClientContext, Receipt, Refused, Submissions
 from services.ingest.outbox import Unavailable
 from services.ingest.pages import public_page
 from services.ingest.settings import IngestSettings
@@ -28,6 +28,7 @@ from shared.contracts import (
     utc_now,
 )
 from shared.contracts.territories import DEPARTEMENTS, REGIONS
+from shared.edge import client_of
 from shared.kafka import StateView
 
 HERE = Path(__file__).resolve().parent
@@ -73,6 +74,7 @@ def web_router(
         errors: list[dict[str, str]] | None = None,
         status: int = 200,
         notice: str | None = None,
+        served: str | None = None,
     ) -> HTMLResponse:
         errors = errors or []
         # Each invalid control shows its own messages next to it, as well as in the summary.
@@ -89,6 +91,7 @@ def web_router(
             field_errors=field_errors,
             notice=notice,
             response_id=uuid.uuid4().hex,
+            served=served or submissions.form_stamp(consultation.consultation_id),
             privacy_notice=PRIVACY_NOTICE,
             to_open=datasets(DatasetStatus.NOT_OPEN),
             to_improve=datasets(DatasetStatus.OPEN),
@@ -174,7 +177,8 @@ def web_router(
             for pointer, message in errors:
                 control = field_id_for(pointer, parsed.field_ids)
                 listed.append({"field": control, "message": f"{label_of(control)} : {message}", "detail": message})
-            return form_page(consultation, values, token, listed, status)
+            # The stamp the form was first served with, so a refused attempt does not restart the clock.
+            return form_page(consultation, values, token, listed, status, served=str(fields.get("served") or ""))
 
         try:
             form = ResponseForm.model_validate(parsed.body)
@@ -187,7 +191,12 @@ def web_router(
                 422,
             )
         try:
-            receipt = await submissions.submit(consultation_id, form, None)
+            client = ClientContext(
+                client_of(request.scope, settings.trusted_proxies),
+                request.headers.get("user-agent"),
+                str(fields.get("served") or "") or None,
+            )
+            receipt = await submissions.submit(consultation_id, form, None, client)
         except Refused as refused:
             if refused.errors:
                 return with_errors([(e.pointer, e.detail) for e in refused.errors], refused.status)

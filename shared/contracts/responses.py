@@ -35,6 +35,14 @@ class ResponseSubmitted(Event):
     )
     suggestions: list[Suggestion] = Field(default_factory=list, description="Missing datasets.")
     platform: PlatformFeedback | None = Field(default=None, description="Feedback on the platform.")
+    client_fingerprint: str | None = Field(
+        default=None,
+        description="Keyed hash of the client's network (IPv4 /24, IPv6 /48) and browser family: equal for "
+        "clients of one network and browser, never the address; what stuffing detection groups by.",
+    )
+    fill_seconds: float | None = Field(
+        default=None, description="Seconds between the form being served and sent, when the web form tells it."
+    )
     withdrawn: bool = Field(
         default=False,
         description="The respondent withdrew their answer with their link: as their latest submission, it "

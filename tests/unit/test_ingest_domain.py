@@ -5,10 +5,16 @@ import pytest
 from pydantic import ValidationError
 
 from services.ingest.domain import (
+    ClientSignals,
     RateLimiter,
     Window,
     accept,
+    agent_family,
+    client_fingerprint,
+    fill_seconds,
     form_errors,
+    form_stamp,
+    network_of,
     respondent_key,
     respondent_token,
     response_id_for,
@@ -183,3 +189,40 @@ def test_the_client_is_the_right_most_address_that_is_not_a_trusted_proxy() -> N
     # IPv6 clients are keyed by their /64.
     assert client_key("fd00::1", "2001:db8:1:2:aaaa::1", proxies) == "2001:db8:1:2::/64"
     assert client_key("2001:db8:1:2::5", None, proxies) == client_key("2001:db8:1:2::6", None, proxies)
+
+
+def test_a_client_is_known_only_by_its_network_and_browser_family_hashed() -> None:
+    assert network_of("203.0.113.57") == "203.0.113.0/24"
+    assert network_of("2001:db8:1:2::/64") == "2001:db8:1::/48"
+    assert network_of("2001:db8:1:2:aaaa::1") == "2001:db8:1::/48"
+    assert network_of("unknown") == "unknown"
+    firefox = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
+    edge = "Mozilla/5.0 (Windows NT 10.0) AppleWebKit/537.36 Chrome/120.0 Safari/537.36 Edg/120.0"
+    assert (agent_family(firefox), agent_family(edge), agent_family("curl/8.5.0"), agent_family(None)) == (
+        "firefox",
+        "edge",
+        "curl",
+        "none",
+    )
+    same_network = client_fingerprint(SECRET, "c1", ClientSignals("203.0.113.0/24", "firefox"))
+    assert same_network == client_fingerprint(SECRET, "c1", ClientSignals(network_of("203.0.113.200"), "firefox"))
+    assert same_network != client_fingerprint(SECRET, "c1", ClientSignals("198.51.100.0/24", "firefox"))
+    assert same_network != client_fingerprint(SECRET, "c2", ClientSignals("203.0.113.0/24", "firefox"))
+    assert "203.0.113" not in same_network
+
+
+def test_the_fill_time_comes_from_a_stamp_only_ingest_can_sign() -> None:
+    stamp = form_stamp(SECRET, "c1", OPENS)
+    assert fill_seconds(SECRET, "c1", stamp, OPENS + timedelta(seconds=95)) == 95.0
+    assert fill_seconds(SECRET, "c2", stamp, OPENS + timedelta(seconds=95)) is None
+    forged = f"{int(OPENS.timestamp() * 1000) - 600_000}.{stamp.split('.')[1]}"
+    assert fill_seconds(SECRET, "c1", forged, OPENS) is None
+    assert fill_seconds(SECRET, "c1", None, OPENS) is None
+    assert fill_seconds(SECRET, "c1", "not a stamp", OPENS) is None
+
+
+def test_the_event_carries_the_client_signals_not_the_client() -> None:
+    event, _ = accept(form(), "c1", "r1", OPENS, SECRET, ClientSignals("203.0.113.0/24", "firefox", 42.5))
+    assert event.fill_seconds == 42.5
+    assert event.client_fingerprint
+    assert "203.0.113" not in event.model_dump_json()
