@@ -7,6 +7,7 @@ import json
 import os
 import random
 import time
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -114,9 +115,10 @@ async def poll_equal(what: str, get: Any, expected: Any, deadline_s: float, inte
     assert await get() == expected, f"{what} not reached within {deadline_s}s"
 
 
-async def results_messages(bootstrap: str, cid: str) -> list[dict[str, Any]]:
+async def topic_messages(bootstrap: str, topic: str, keep: Callable[[Any], bool]) -> list[dict[str, Any]]:
+    """The committed messages of a topic up to its end now, decoded, those `keep(record)` accepts."""
     consumer = AIOKafkaConsumer(
-        RESULTS_PUBLISHED,
+        topic,
         bootstrap_servers=bootstrap,
         auto_offset_reset="earliest",
         isolation_level="read_committed",
@@ -130,10 +132,14 @@ async def results_messages(bootstrap: str, cid: str) -> list[dict[str, Any]]:
         for tp in partitions:
             while await consumer.position(tp) < end[tp]:
                 batch = await consumer.getmany(tp, timeout_ms=1000)
-                found += [json.loads(r.value) for r in batch.get(tp, []) if r.key == cid.encode()]
+                found += [json.loads(r.value) for r in batch.get(tp, []) if r.value and keep(r)]
         return found
     finally:
         await consumer.stop()
+
+
+async def results_messages(bootstrap: str, cid: str) -> list[dict[str, Any]]:
+    return await topic_messages(bootstrap, RESULTS_PUBLISHED, lambda record: record.key == cid.encode())
 
 
 async def published_results(

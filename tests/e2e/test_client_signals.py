@@ -5,37 +5,20 @@ telling stuffing apart)."""
 import json
 import re
 import uuid
+from typing import Any
 
 import httpx
-from aiokafka import AIOKafkaConsumer
 
 from shared.topics import RESPONSES_SUBMITTED
 from tests.e2e.conftest import Pipeline
-from tests.e2e.helpers import body_for, poll
+from tests.e2e.helpers import body_for, poll, topic_messages
 
 FIREFOX = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
 
 
-async def submitted(bootstrap: str, cid: str) -> list[dict[str, object]]:
-    consumer = AIOKafkaConsumer(
-        RESPONSES_SUBMITTED,
-        bootstrap_servers=bootstrap,
-        auto_offset_reset="earliest",
-        isolation_level="read_committed",
-        enable_auto_commit=False,
-    )
-    await consumer.start()
-    try:
-        partitions = list(consumer.assignment())
-        end = await consumer.end_offsets(partitions)
-        found = []
-        for tp in partitions:
-            while await consumer.position(tp) < end[tp]:
-                batch = await consumer.getmany(tp, timeout_ms=1000)
-                found += [json.loads(r.value) for r in batch.get(tp, []) if r.value and cid.encode() in r.value]
-        return [event for event in found if event["consultation_id"] == cid]
-    finally:
-        await consumer.stop()
+async def submitted(bootstrap: str, cid: str) -> list[dict[str, Any]]:
+    events = await topic_messages(bootstrap, RESPONSES_SUBMITTED, lambda record: cid.encode() in record.value)
+    return [event for event in events if event["consultation_id"] == cid]
 
 
 async def test_responses_carry_their_client_signals_and_not_their_client(pipeline: Pipeline) -> None:
@@ -57,7 +40,7 @@ async def test_responses_carry_their_client_signals_and_not_their_client(pipelin
         )
         assert by_api.status_code == 202
 
-    async def three() -> list[dict[str, object]] | None:
+    async def three() -> list[dict[str, Any]] | None:
         events = await submitted(pipeline.infra.kafka_bootstrap, cid)
         return events if len(events) == 3 else None
 
