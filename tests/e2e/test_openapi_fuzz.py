@@ -4,6 +4,11 @@ from typing import Any
 
 import pytest
 import schemathesis
+
+# Loaded at collection, not lazily inside the test: pytest rewrites schemathesis's modules (a pytest
+# plugin) as they load, and CPython 3.11 once failed to parse one mid-session ("AST constructor
+# recursion depth mismatch"); at collection the stack is shallow and nothing has changed the limit.
+import schemathesis.specs.openapi.schemas
 from hypothesis import HealthCheck, given, settings
 from schemathesis.specs.openapi.checks import negative_data_rejection, positive_data_acceptance
 
