@@ -31,19 +31,32 @@ from services.publisher.opendata import (
 NEEDED = (METHOD_JSON, RESPONDENTS_CSV, ANSWERS_CSV, DATASETS_CSV, DATAPACKAGE_JSON)
 
 
-def fetch(source: str, token: str | None) -> dict[str, bytes]:
-    """Every published file, from a directory or from the publisher's `…/results` URL."""
+def consistent(files: Mapping[str, bytes]) -> bool:
+    """Whether every file is the version its data package declares: files read one by one over HTTP
+    while the publisher republishes them (a commitment changed) may mix two versions."""
+    if DATAPACKAGE_JSON not in files:
+        return True
+    resources = json.loads(files[DATAPACKAGE_JSON]).get("resources", [])
+    return all(r["hash"] == "sha256:" + hashlib.sha256(files.get(r["path"], b"")).hexdigest() for r in resources)
+
+
+def fetch(source: str, token: str | None, attempts: int = 5) -> dict[str, bytes]:
+    """Every published file, from a directory or from the publisher's `…/results` URL; over HTTP,
+    read again (up to `attempts` times) while the set read mixes two versions."""
     if not source.startswith(("http://", "https://")):
         return {path.name: path.read_bytes() for path in Path(source).iterdir() if path.is_file()}
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     with httpx.Client(headers=headers, timeout=120) as client:
-        index = client.get(source.rstrip("/") + "/files")
-        index.raise_for_status()
-        files = {}
-        for entry in index.json()["files"]:
-            answer = client.get(source.rstrip("/") + "/" + entry["name"])
-            answer.raise_for_status()
-            files[entry["name"]] = answer.content
+        for _ in range(attempts):
+            index = client.get(source.rstrip("/") + "/files")
+            index.raise_for_status()
+            files = {}
+            for entry in index.json()["files"]:
+                answer = client.get(source.rstrip("/") + "/" + entry["name"])
+                answer.raise_for_status()
+                files[entry["name"]] = answer.content
+            if consistent(files):
+                break
         return files
 
 

@@ -16,6 +16,7 @@ from playwright.async_api import Browser, Page
 
 from services.ingest.domain import respondent_token
 from services.ingest.settings import DEV_PSEUDONYM_SECRET
+from services.publisher.audit import consistent
 from shared.contracts import PRIVACY_NOTICE
 from shared.topics import RESULTS_PUBLISHED
 from shared.web import REPO_ROOT
@@ -208,13 +209,20 @@ def random_body(rng: random.Random, to_open: list[str], to_improve: list[str]) -
 
 
 async def files_of(client: httpx.AsyncClient, base: str, cid: str, headers: dict[str, str]) -> dict[str, bytes]:
-    index = await client.get(f"{base}/v1/consultations/{cid}/results/files", headers=headers)
-    assert index.status_code == 200, index.text
-    files = {}
-    for entry in index.json()["files"]:
-        answer = await client.get(f"{base}{entry['url']}", headers=headers)
-        assert answer.status_code == 200, answer.text
-        files[entry["name"]] = answer.content
+    """Every published file, one version of each: read again while a republication (a commitment
+    changed) makes the set read mix two versions, until the data package's hashes hold."""
+
+    async def read() -> dict[str, bytes] | None:
+        index = await client.get(f"{base}/v1/consultations/{cid}/results/files", headers=headers)
+        assert index.status_code == 200, index.text
+        files = {}
+        for entry in index.json()["files"]:
+            answer = await client.get(f"{base}{entry['url']}", headers=headers)
+            assert answer.status_code == 200, answer.text
+            files[entry["name"]] = answer.content
+        return files if consistent(files) else None
+
+    files: dict[str, bytes] = await poll("one version of every published file", read, deadline_s=30, interval_s=0.2)
     return files
 
 

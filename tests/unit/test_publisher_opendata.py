@@ -209,3 +209,13 @@ def test_the_audit_command_reports_a_match_and_a_tampered_file(
     assert main([str(tmp_path)]) == 1
     out = capsys.readouterr().out
     assert f"FAIL {OPEN_CSV}" in out
+
+
+def test_a_set_of_files_mixing_two_versions_is_told_apart() -> None:
+    from services.publisher.audit import consistent
+
+    files = render_files(*published(seed=5))
+    assert consistent(files)
+    newer = render_files(*published(seed=6))
+    assert not consistent(dict(files, **{OPEN_CSV: newer[OPEN_CSV]}))
+    assert consistent({OPEN_CSV: files[OPEN_CSV]})  # no data package: nothing to hold the set to
