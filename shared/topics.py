@@ -14,6 +14,7 @@ DEAD_LETTERS = "deadletter.v1"
 COMMITMENTS = "commitment.recorded.v1"
 EXCERPTS = "excerpt.approved.v1"
 FOLLOW_UPS = "followup.requested.v1"
+EXCLUSIONS = "exclusion.decided.v1"
 
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 
@@ -56,6 +57,8 @@ def topic_specs(response_retention_days: int = RESPONSE_RETENTION_DAYS) -> tuple
         TopicSpec(COMMITMENTS, partitions=1, compacted=True),
         TopicSpec(EXCERPTS, partitions=1, compacted=True),
         TopicSpec(FOLLOW_UPS, partitions=1, compacted=True),
+        # Staff's decision on each flagged cluster (the latest holds); scoring applies them.
+        TopicSpec(EXCLUSIONS, partitions=1, compacted=True),
     )
 
 

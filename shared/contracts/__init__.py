@@ -19,6 +19,13 @@ from shared.contracts.commitments import (
 )
 from shared.contracts.consultations import ConsultationDefined
 from shared.contracts.deadletters import MessageDeadLettered
+from shared.contracts.exclusions import (
+    Decision,
+    DetectionSettings,
+    ExclusionDecided,
+    ExclusionInForce,
+    Signal,
+)
 from shared.contracts.questionnaire import (
     IMPROVEMENT_LABELS,
     PRIVACY_NOTICE,
@@ -43,6 +50,7 @@ from shared.contracts.rankings import (
     RankingMethod,
     RankingPage,
     RankingRow,
+    RankingView,
     Tally,
 )
 from shared.contracts.responses import ResponseEnriched, ResponseSubmitted, SuggestionMatch
@@ -66,9 +74,13 @@ __all__ = [
     "DatasetRecord",
     "DatasetStatus",
     "DatasetSummary",
+    "Decision",
+    "DetectionSettings",
     "Event",
     "ExcerptApproved",
     "ExcerptKind",
+    "ExclusionDecided",
+    "ExclusionInForce",
     "FollowUpRequested",
     "ImprovementKind",
     "ImprovementRequest",
@@ -82,11 +94,13 @@ __all__ = [
     "RankingMethod",
     "RankingPage",
     "RankingRow",
+    "RankingView",
     "RespondentForm",
     "ResponseEnriched",
     "ResponseForm",
     "ResponseSubmitted",
     "ResultsPublished",
+    "Signal",
     "StatusChange",
     "Suggestion",
     "SuggestionMatch",

@@ -15,6 +15,11 @@ class RankingKind(StrEnum):
     SUGGESTIONS = "suggestions"
 
 
+class RankingView(StrEnum):
+    RAW = "raw"  # every counted respondent
+    FILTERED = "filtered"  # without the respondents of the clusters staff excluded
+
+
 class Tally(Contract):
     """Score and number of respondents within one respondent profile."""
 
@@ -63,6 +68,12 @@ class RankingPage(Contract):
     limit: int
     method: RankingMethod
     items: list[RankingRow]
+    view: RankingView = Field(
+        default=RankingView.RAW, description="raw counts every respondent; filtered leaves out the excluded."
+    )
+    excluded_respondents: int = Field(
+        default=0, description="Respondents in clusters staff excluded (left out of the filtered view)."
+    )
 
 
 class CountedOpen(Contract):
@@ -92,3 +103,8 @@ class CountedBallot(Contract):
     open: list[CountedOpen]
     improve: list[CountedImprovement]
     suggestions: list[CountedSuggestion]
+    exclusion: str | None = Field(
+        default=None,
+        description="The excluded cluster the respondent is set aside for (the first by id if several): "
+        "out of the filtered rankings.",
+    )
