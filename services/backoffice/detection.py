@@ -175,7 +175,8 @@ def fast_forms(respondents: Sequence[Respondent], settings: DetectionSettings) -
     """Networks from which at least `fast_min` web forms were filled faster than a person reads them."""
     by_network: dict[str, list[Respondent]] = defaultdict(list)
     for respondent in _in_order(respondents):
-        if respondent.fingerprint and respondent.fill_seconds is not None and respondent.fill_seconds < settings.fast_fill_s:
+        fast = respondent.fill_seconds is not None and respondent.fill_seconds < settings.fast_fill_s
+        if respondent.fingerprint and fast:
             by_network[respondent.fingerprint].append(respondent)
     return [
         Cluster(_cluster_id("rapide", fingerprint), {Signal.FAST_FILL}, members)

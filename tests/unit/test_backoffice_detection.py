@@ -11,7 +11,7 @@ TO_OPEN = [f"ouvrir-{n:03d}" for n in range(120)]
 TO_IMPROVE = [f"ameliorer-{n:03d}" for n in range(60)]
 
 
-def respondent(n: int, seconds: float, network: str | None, datasets: set[str], fill: float | None = None) -> Respondent:
+def respondent(n: int, seconds: float, network: str, datasets: set[str], fill: float | None = None) -> Respondent:
     at = START + timedelta(seconds=seconds)
     return Respondent(f"k{n:04d}", f"r{n}", at, at, network, fill, frozenset(datasets))
 
@@ -52,7 +52,7 @@ def test_the_same_answers_spread_thinner_than_the_window_are_not_a_cluster() -> 
 def test_forms_filled_too_fast_from_one_network_are_a_cluster() -> None:
     fast = [respondent(n, n * 3600, "bot", {f"open:d{n}"}, fill=2.0) for n in range(DEFAULT_SETTINGS.fast_min)]
     careful = [respondent(50 + n, n * 3600, "bot", {f"open:e{n}"}, fill=200.0) for n in range(10)]
-    few = [respondent(80 + n, n * 3600, "alone", {f"open:f{n}"}, fill=2.0) for n in range(DEFAULT_SETTINGS.fast_min - 1)]
+    few = [respondent(80 + n, n * 60, "alone", {f"open:f{n}"}, fill=2.0) for n in range(DEFAULT_SETTINGS.fast_min - 1)]
     clusters = detect(fast + careful + few)
     assert [(c.signals, c.keys) for c in clusters] == [({Signal.FAST_FILL}, {r.key for r in fast})]
 
