@@ -72,24 +72,24 @@ def population(
             at = start + rng.uniform(0, min(3600.0, span_s))
         else:
             network, at = f"own-{n}", rng.uniform(0, span_s)
-        opens = popular(rng, ranked, rng.choice((1, 2, 2, 3, 3, 4, 5)))
+        chosen = popular(rng, ranked, rng.choice((1, 2, 2, 3, 3, 4, 5)))
         improve = tuple(popular(rng, to_improve, rng.choice((0, 0, 1, 2))))
         fill = rng.uniform(60, 600) if rng.random() < 0.5 else None
-        answers.append(Answer("honest", network, at, tuple((d, rng.choice(PRIORITIES)) for d in opens), improve, fill))
+        answers.append(Answer("honest", network, at, tuple((d, rng.choice(PRIORITIES)) for d in chosen), improve, fill))
     a_start, b_start = span_s * 0.4, span_s * 0.7
     base = ranked[3:5]
     for _ in range(300):
-        opens = [(pushed, "essential")] + [(d, rng.choice(PRIORITIES)) for d in base if rng.random() < 0.85]
+        varied = [(pushed, "essential")] + [(d, rng.choice(PRIORITIES)) for d in base if rng.random() < 0.85]
         if rng.random() < 0.2:
-            opens.append((rng.choice(ranked[:3]), "useful"))
-        answers.append(Answer("attack-a", "attacker", a_start + rng.uniform(0, 60), tuple(opens), (), None))
+            varied.append((rng.choice(ranked[:3]), "useful"))
+        answers.append(Answer("attack-a", "attacker", a_start + rng.uniform(0, 60), tuple(varied), (), None))
     for n in range(150):
         at = b_start + rng.uniform(0, 600)
         answers.append(Answer("attack-b", f"botnet-{n}", at, ((pushed, "essential"), (ranked[5], "useful")), (), None))
     for n in range(150):
         at = rng.uniform(0, min(span_s, 6 * 3600))
-        opens = ((pushed, "essential"), *((d, "important") for d in popular(rng, ranked, 2)))
-        answers.append(Answer("attack-c", f"scattered-{n}", at, opens, (), None))
+        scattered = ((pushed, "essential"), *((d, "important") for d in popular(rng, ranked, 2)))
+        answers.append(Answer("attack-c", f"scattered-{n}", at, scattered, (), None))
     return sorted(answers, key=lambda a: a.at_s), pushed
 
 
