@@ -119,6 +119,7 @@ SWEEP: dict[str, tuple[float, ...]] = {
     "burst_window_s": (300, 600, 1800),
     "same_min": (10, 20, 40),
     "same_similarity": (0.4, 0.6, 0.8),
+    "same_lift": (1, 2, 3, 5),
     "same_window_s": (120, 600, 1800),
 }
 
@@ -128,11 +129,14 @@ def main() -> None:
     parser.add_argument("--honest", type=int, default=2000)
     parser.add_argument("--span-hours", type=float, default=24.0)
     parser.add_argument("--seed", type=int, default=17)
+    parser.add_argument(
+        "--to-open", type=int, default=12, help="datasets to open to choose from (the census holds about 12)"
+    )
     args = parser.parse_args()
-    to_open = [f"ouvrir-{n:03d}" for n in range(120)]
+    to_open = [f"ouvrir-{n:03d}" for n in range(args.to_open)]
     to_improve = [f"ameliorer-{n:03d}" for n in range(60)]
     answers, _ = population(random.Random(args.seed), to_open, to_improve, args.honest, args.span_hours * 3600)
-    print(f"{args.honest} honest respondents over {args.span_hours} h; share flagged, per setting")
+    print(f"{args.honest} honest respondents over {args.span_hours} h, {args.to_open} datasets to open; share flagged")
     print(f"{'setting':<28} {'honest':>8} {'attack A':>9} {'attack B':>9} {'attack C':>9}")
 
     def line(label: str, settings: DetectionSettings) -> None:

@@ -12,9 +12,11 @@ from fastapi.staticfiles import StaticFiles
 
 from services.backoffice.account_pages import AccountPages
 from services.backoffice.auth import StaffAuth
+from services.backoffice.cluster_pages import ClusterPages, clusters_api
 from services.backoffice.commitment_pages import CommitmentPages, commitments_api
 from services.backoffice.commitments import Commitments
 from services.backoffice.consultation_pages import ConsultationPages
+from services.backoffice.exclusions import Exclusions
 from services.backoffice.handlers import SERVICE, BackofficeMetrics, build_router
 from services.backoffice.live_pages import LivePages
 from services.backoffice.notifications import FollowUpService
@@ -28,6 +30,7 @@ from shared.contracts import (
     ConsultationDefined,
     DatasetCatalogued,
     ExcerptApproved,
+    ExclusionDecided,
     utc_now,
 )
 from shared.http import service_app
@@ -35,7 +38,7 @@ from shared.kafka import BrokerPublisher, StateView, make_broker, prepare_topics
 from shared.metrics import make_registry
 from shared.mongo import make_mongo_client, mongo_ping
 from shared.service import retry_until
-from shared.topics import CATALOGUE_DATASETS, COMMITMENTS, CONSULTATIONS, EXCERPTS
+from shared.topics import CATALOGUE_DATASETS, COMMITMENTS, CONSULTATIONS, EXCERPTS, EXCLUSIONS
 from shared.web import DSFR_URL, dsfr_static
 
 
@@ -80,6 +83,17 @@ def create_app(settings: BackofficeSettings) -> FastAPI:
             stopping,
         )
     )
+    decisions = StateView(settings.kafka_bootstrap, EXCLUSIONS, ExclusionDecided, logger)
+    exclusions = Exclusions(
+        decisions,
+        consultations,
+        contributions,
+        BrokerPublisher(broker),
+        staff,
+        settings.detection,
+        lambda action: metrics.actions.labels(action).inc(),
+        logger,
+    )
     followups = FollowUpService(settings, mongo, registry, consultations, broker, metrics.batch_retries.inc, stopping)
 
     async def prepare_store() -> None:
@@ -120,6 +134,7 @@ def create_app(settings: BackofficeSettings) -> FastAPI:
         "commitments": commitment_view,
         "excerpts": excerpt_view,
         "catalogue": catalogue,
+        "exclusions": decisions,
     }
 
     async def views_ready() -> bool:
@@ -133,8 +148,11 @@ def create_app(settings: BackofficeSettings) -> FastAPI:
     app.mount(DSFR_URL, dsfr_static(), name="dsfr")
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     guard = Guard(auth, pages)
-    ports = Ports(settings, auth, staff, contributions, upstream, consultations, metrics, stopping, commitments)
-    for group in (AccountPages, ConsultationPages, LivePages, TextPages, CommitmentPages):
+    ports = Ports(
+        settings, auth, staff, contributions, upstream, consultations, metrics, stopping, commitments, exclusions
+    )
+    for group in (AccountPages, ConsultationPages, LivePages, TextPages, CommitmentPages, ClusterPages):
         app.include_router(group(ports, pages, guard).router())
     app.include_router(commitments_api(settings, commitments, consultations, contributions))
+    app.include_router(clusters_api(settings, exclusions, consultations))
     return app

@@ -6,7 +6,9 @@ Three signals, each over a consultation's respondents in order of their first re
   IPv6 /48 and browser family, hashed by ingest) within `burst_window_s`;
 - the same answers: at least `same_min` respondents whose datasets (to open, to improve, suggested)
   are nearly the same (Jaccard similarity at least `same_similarity` with the answer set most of the
-  cluster gave), `same_min` of them within `same_window_s`;
+  cluster gave), `same_min` of them within `same_window_s`, and that answer set at least `same_lift`
+  times as common among the arrivals of that window as among the rest of the consultation's (so the
+  most popular answers, given by many honest respondents at a busy hour, are no cluster);
 - too-fast forms: at least `fast_min` web forms from one network filled in under `fast_fill_s`.
 
 Clusters from different signals that share most of their members (half of the smaller one) are one
@@ -15,6 +17,7 @@ same while it grows.
 """
 
 import hashlib
+from bisect import bisect_left, bisect_right
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -28,9 +31,11 @@ DEFAULT_SETTINGS = DetectionSettings(
     same_window_s=600,
     same_min=20,
     same_similarity=0.6,
+    same_lift=3.0,
     fast_fill_s=10.0,
     fast_min=5,
 )
+PRIOR_ARRIVALS = 20  # how much the share over the whole consultation weighs in a lift
 PUSHED_SHARE = 0.5  # a cluster pushes the datasets at least half its members ask for
 
 
@@ -163,12 +168,32 @@ def same_answers(respondents: Sequence[Respondent], settings: DetectionSettings)
         for item in respondent.datasets:
             if best not in active[item]:
                 active[item].append(best)
-    return [
-        Cluster(_cluster_id("reponses", run[0].key), {Signal.SAME_ANSWERS}, run)
-        for candidate in candidates
-        if len(candidate.members) >= settings.same_min
-        for run in dense_runs(candidate.members, window, settings.same_min)
-    ]
+    ordered = _in_order(respondents)
+    times = [r.first_at for r in ordered]
+    clusters = []
+    for candidate in candidates:
+        if len(candidate.members) < settings.same_min:
+            continue
+        core = candidate.core()
+        similar = [r for r in ordered if r.datasets and jaccard(r.datasets, core) >= settings.same_similarity]
+        for run in dense_runs(candidate.members, window, settings.same_min):
+            if lift(run, similar, times) >= settings.same_lift:
+                clusters.append(Cluster(_cluster_id("reponses", run[0].key), {Signal.SAME_ANSWERS}, run))
+    return clusters
+
+
+def lift(run: Sequence[Respondent], similar: Sequence[Respondent], times: Sequence[datetime]) -> float:
+    """How many times more common the run's answer set is among the arrivals of its span than among the
+    other arrivals of the consultation. The share outside is drawn towards the share over the whole
+    consultation by `PRIOR_ARRIVALS` arrivals, so a run spanning nearly everything (nothing outside to
+    compare with) has a lift near 1, and a set never seen outside a finite one."""
+    first, last = run[0].first_at, run[-1].first_at
+    arrivals_in = bisect_right(times, last) - bisect_left(times, first)
+    similar_in = sum(first <= r.first_at <= last for r in similar)
+    share_in = len(run) / max(arrivals_in, 1)
+    share_all = len(similar) / max(len(times), 1)
+    share_out = (len(similar) - similar_in + PRIOR_ARRIVALS * share_all) / (len(times) - arrivals_in + PRIOR_ARRIVALS)
+    return share_in / share_out
 
 
 def fast_forms(respondents: Sequence[Respondent], settings: DetectionSettings) -> list[Cluster]:

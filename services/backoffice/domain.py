@@ -53,6 +53,17 @@ def respondent_id(consultation_id: str, respondent_key: str) -> str:
     return f"{consultation_id}:{respondent_key}"
 
 
+def asks_of(enriched: ResponseEnriched) -> set[str]:
+    """What a submission asks for, as stuffing detection compares it: `open:<dataset>`,
+    `improve:<dataset>` and `add:<suggestion group>` (priorities and texts aside)."""
+    response = enriched.response
+    return (
+        {f"open:{r.dataset_id}" for r in response.open_requests}
+        | {f"improve:{r.dataset_id}" for r in response.improvement_requests}
+        | {f"add:{match.group_key}" for match in enriched.suggestions}
+    )
+
+
 def latest_per_respondent(submissions: Iterable[ResponseEnriched]) -> list[ResponseEnriched]:
     """Each respondent's latest submission among these: the one the workspace shows."""
     latest: dict[str, ResponseEnriched] = {}

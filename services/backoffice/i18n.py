@@ -233,6 +233,70 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "The excerpt is withdrawn: it will not be published.",
     ),
     "commitment_saved": ("L'engagement est enregistré.", "The commitment is saved."),
+    "clusters": ("Réponses suspectes", "Suspect responses"),
+    "clusters_intro": (
+        "La détection signale les grappes de réponses qui ressemblent à une même main répondant plusieurs fois : "
+        "rafales depuis un même réseau, réponses presque identiques en peu de temps, formulaires remplis trop vite. "
+        "Elle ne décide rien : écartez une grappe (elle sort du classement filtré, publié) ou conservez-la, avec une "
+        "raison publiée avec les résultats. Les décisions se prennent jusqu'à la clôture.",
+        "Detection flags clusters of responses that look like one hand answering many times: bursts from one "
+        "network, nearly identical answers in a short time, forms filled too fast. It decides nothing: exclude a "
+        "cluster (it leaves the filtered ranking, the one published) or keep it, with a reason published with the "
+        "results. Decisions are taken until the close.",
+    ),
+    "no_cluster": ("Aucune grappe signalée pour l'instant.", "No cluster flagged so far."),
+    "detection_settings": ("Seuils de détection", "Detection thresholds"),
+    "settings_burst": (
+        "Rafale : {n} nouveaux répondants d'un même réseau en {s} s",
+        "Burst: {n} new respondents from one network within {s} s",
+    ),
+    "settings_same": (
+        "Mêmes réponses : {n} répondants en {s} s, similarité ≥ {j}, {l} fois plus fréquentes qu'ailleurs",
+        "Same answers: {n} respondents within {s} s, similarity ≥ {j}, {l} times as common as elsewhere",
+    ),
+    "settings_fast": (
+        "Formulaires trop rapides : {n} d'un même réseau en moins de {s} s",
+        "Too-fast forms: {n} from one network in under {s} s",
+    ),
+    "excluded_now": ("Répondants écartés : {n}", "Respondents excluded: {n}"),
+    "cluster": ("Grappe", "Cluster"),
+    "signals": ("Signaux", "Signals"),
+    "signal_network_burst": ("rafale d'un réseau", "network burst"),
+    "signal_same_answers": ("mêmes réponses", "same answers"),
+    "signal_fast_fill": ("formulaires trop rapides", "too-fast forms"),
+    "cluster_size": ("Répondants", "Respondents"),
+    "cluster_span": ("Période", "Span"),
+    "cluster_networks": ("Réseaux", "Networks"),
+    "cluster_fill": ("Remplissage médian", "Median fill time"),
+    "cluster_pushes": ("Ce qu'elle demande", "What it asks for"),
+    "decision": ("Décision", "Decision"),
+    "decision_none": ("à examiner", "to review"),
+    "decision_exclude": ("écartée", "excluded"),
+    "decision_clear": ("conservée", "kept"),
+    "decided_by": ("par {who} le {at}", "by {who} on {at}"),
+    "new_since": ("{n} nouveaux depuis la décision", "{n} new since the decision"),
+    "not_detected": ("plus signalée", "no longer flagged"),
+    "examine": ("Examiner", "Review"),
+    "exclude": ("Écarter", "Exclude"),
+    "clear": ("Conserver", "Keep"),
+    "decision_reason": ("Raison (publiée avec les résultats)", "Reason (published with the results)"),
+    "decision_reason_hint": (
+        "Ni nom, ni adresse, ni réseau : la raison est publique.",
+        "No name, address or network: the reason is public.",
+    ),
+    "decisions_closed": (
+        "La consultation est close : les décisions ne changent plus.",
+        "The consultation is closed: decisions no longer change.",
+    ),
+    "response_ids": ("Réponses comptées (identifiants internes)", "Counted responses (internal ids)"),
+    "decision_saved_exclude": (
+        "La grappe est écartée du classement filtré.",
+        "The cluster is excluded from the filtered ranking.",
+    ),
+    "decision_saved_clear": ("La grappe est conservée.", "The cluster is kept."),
+    "unknown_cluster": ("Cette grappe n'est pas signalée.", "This cluster is not flagged."),
+    "unknown_decision": ("Décision inconnue.", "Unknown decision."),
+    "invalid_form": ("Formulaire invalide", "Invalid form"),
     "staff.add": ("compte créé", "account created"),
     "staff.disable": ("compte désactivé", "account disabled"),
     "staff.enable": ("compte réactivé", "account enabled"),

@@ -15,7 +15,16 @@ from typing import Any, Protocol
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, DeleteMany, ReplaceOne, UpdateOne
 from pymongo.errors import DuplicateKeyError
 
-from services.backoffice.domain import TextKind, latest_per_respondent, local_day, order_key, respondent_id, texts_of
+from services.backoffice.detection import Respondent
+from services.backoffice.domain import (
+    TextKind,
+    asks_of,
+    latest_per_respondent,
+    local_day,
+    order_key,
+    respondent_id,
+    texts_of,
+)
 from shared.contracts import ResponseEnriched
 
 Document = dict[str, Any]
@@ -96,6 +105,7 @@ class ContributionRepository(Protocol):
     async def group_title(self, consultation_id: str, group_key: str) -> str | None: ...
     async def improved_datasets(self, consultation_id: str) -> list[tuple[str, str]]: ...
     async def participation(self, consultation_id: str) -> tuple[dict[str, int], dict[str, int]]: ...
+    async def respondents(self, consultation_id: str) -> list[Respondent]: ...
 
 
 class MongoStaffRepository:
@@ -221,7 +231,11 @@ class MongoContributionRepository:
                             "first_received_at": response.received_at,
                             "first_day": local_day(response.received_at, zone),
                         },
-                        "$setOnInsert": {"consultation_id": response.consultation_id},
+                        "$setOnInsert": {
+                            "consultation_id": response.consultation_id,
+                            "respondent_key": response.respondent_key,
+                            "fingerprint": response.client_fingerprint,
+                        },
                     },
                     upsert=True,
                 )
@@ -230,7 +244,17 @@ class MongoContributionRepository:
             steps.append(
                 UpdateOne(
                     {"_id": rid, "$or": [{"order": {"$exists": False}}, {"order": {"$lt": order}}]},
-                    {"$set": {"order": order, "profile": response.profile.value, "withdrawn": response.withdrawn}},
+                    {
+                        "$set": {
+                            "order": order,
+                            "profile": response.profile.value,
+                            "withdrawn": response.withdrawn,
+                            "response_id": response.response_id,
+                            "last_received_at": response.received_at,
+                            "fill_seconds": response.fill_seconds,
+                            "asks": sorted(asks_of(enriched)),
+                        }
+                    },
                 )
             )
         await self._respondents.bulk_write(steps, ordered=True)
@@ -306,6 +330,26 @@ class MongoContributionRepository:
             ]
         )
         return sorted([(doc["_id"], doc["title"]) async for doc in grouped], key=lambda d: d[1].casefold())
+
+    async def respondents(self, consultation_id: str) -> list[Respondent]:
+        """What stuffing detection reads of each counted respondent (withdrawn ones left out)."""
+        query = {"consultation_id": consultation_id, "order": {"$exists": True}, "withdrawn": {"$ne": True}}
+        found = []
+        async for doc in self._respondents.find(query, {"_id": 0, "profile": 0, "first_day": 0}):
+            if not doc.get("respondent_key"):
+                continue  # stored before the workspace kept what detection reads
+            found.append(
+                Respondent(
+                    key=doc["respondent_key"],
+                    response_id=doc.get("response_id") or "",
+                    first_at=doc["first_received_at"],
+                    last_at=doc.get("last_received_at") or doc["first_received_at"],
+                    fingerprint=doc.get("fingerprint"),
+                    fill_seconds=doc.get("fill_seconds"),
+                    datasets=frozenset(doc.get("asks") or ()),
+                )
+            )
+        return found
 
     async def participation(self, consultation_id: str) -> tuple[dict[str, int], dict[str, int]]:
         """Respondents by profile (of their latest submission) and new respondents by day."""

@@ -2,6 +2,7 @@ from typing import Self
 
 from pydantic import Field, SecretStr, model_validator
 
+from shared.contracts import DetectionSettings
 from shared.followup import FollowUpKeySettings
 from shared.mail import MailSettings
 from shared.settings import ServiceSettings
@@ -51,6 +52,42 @@ class BackofficeSettings(ServiceSettings, FollowUpKeySettings, MailSettings):
     followup_sweep_interval_s: float = Field(
         default=3600.0, gt=0, description="How often addresses past their retention are looked for."
     )
+    # Stuffing detection (services/backoffice/detection.py); `python -m benchmarks.stuffing_detection`
+    # shows what each does on a synthetic consultation.
+    detect_burst_window_s: int = Field(default=600, gt=0, description="Window of a network burst, seconds.")
+    detect_burst_min: int = Field(
+        default=25, ge=2, description="New respondents from one network within the window that make a burst."
+    )
+    detect_same_window_s: int = Field(default=600, gt=0, description="Window of a same-answers cluster, seconds.")
+    detect_same_min: int = Field(
+        default=20, ge=2, description="Respondents with nearly the same answers within the window that make one."
+    )
+    detect_same_similarity: float = Field(
+        default=0.6, gt=0, le=1, description="Least Jaccard similarity of two answer sets called nearly the same."
+    )
+    detect_same_lift: float = Field(
+        default=3.0,
+        ge=1,
+        description="How many times more common an answer set must be in its window than in the rest of the "
+        "consultation to make a cluster.",
+    )
+    detect_fast_fill_s: float = Field(
+        default=10.0, ge=0, description="Fill time, seconds, under which a web form was not filled by a person."
+    )
+    detect_fast_min: int = Field(default=5, ge=2, description="Too-fast forms from one network that make a cluster.")
+
+    @property
+    def detection(self) -> DetectionSettings:
+        return DetectionSettings(
+            burst_window_s=self.detect_burst_window_s,
+            burst_min=self.detect_burst_min,
+            same_window_s=self.detect_same_window_s,
+            same_min=self.detect_same_min,
+            same_similarity=self.detect_same_similarity,
+            same_lift=self.detect_same_lift,
+            fast_fill_s=self.detect_fast_fill_s,
+            fast_min=self.detect_fast_min,
+        )
 
     @property
     def secure_cookies(self) -> bool:

@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from services.backoffice.auth import SESSION_COOKIE, StaffAuth, same_secret
 from services.backoffice.commitments import Commitments
+from services.backoffice.exclusions import Exclusions
 from services.backoffice.handlers import BackofficeMetrics
 from services.backoffice.i18n import LANGUAGES, improvement_label, profile_label, translator
 from services.backoffice.repository import ContributionRepository, StaffRepository, StaffSession
@@ -56,6 +57,7 @@ class Ports:
     metrics: BackofficeMetrics
     stopping: asyncio.Event
     commitments: Commitments
+    exclusions: Exclusions
 
 
 class Pages:

@@ -34,6 +34,11 @@ class DetectionSettings(Contract):
     same_window_s: int = Field(description="Window of a same-answers cluster, seconds.")
     same_min: int = Field(description="Respondents with nearly the same answers within the window that make one.")
     same_similarity: float = Field(description="Least Jaccard similarity of two answer sets called nearly the same.")
+    same_lift: float = Field(
+        default=3.0,
+        description="How many times more common the answer set must be among the window's arrivals than among "
+        "the rest of the consultation's: a popular answer is not a cluster.",
+    )
     fast_fill_s: float = Field(description="Fill time, seconds, under which a form was not filled by a person.")
     fast_min: int = Field(description="Too-fast forms from one network that make a cluster.")
 

@@ -51,6 +51,11 @@ SETTINGS = {
     "COD_SMTP_HOST": "127.0.0.1",
     "COD_SMTP_PORT": str(PORTS["smtp"]),
     "COD_FOLLOWUP_KEY": FOLLOWUP_KEY,
+    # The test clients play the ingress: a client behind it is the address they forward (stuffing test).
+    "COD_TRUSTED_PROXIES": '["127.0.0.1/32"]',
+    # Stuffing detection on a time scale 60 times shorter than the defaults' (an hour in a minute).
+    "COD_DETECT_BURST_WINDOW_S": "10",
+    "COD_DETECT_SAME_WINDOW_S": "10",
 }
 SERVICE_PORTS = {name: port for name, port in PORTS.items() if name != "smtp"}
 

@@ -16,6 +16,16 @@ def respondent(n: int, seconds: float, network: str, datasets: set[str], fill: f
     return Respondent(f"k{n:04d}", f"r{n}", at, at, network, fill, frozenset(datasets))
 
 
+def background(n: int = 300) -> list[Respondent]:
+    """Varied respondents spread over the day before: the rest of the consultation an answer set's
+    frequency in a window is compared with."""
+    rng = random.Random(n)
+    return [
+        respondent(9000 + i, -86400 + i * 86400 / n, f"home-{i}", {f"open:{d}" for d in rng.sample(TO_OPEN, 3)})
+        for i in range(n)
+    ]
+
+
 def test_both_attacks_are_flagged_and_honest_respondents_are_not() -> None:
     for seed, span_hours in ((17, 24.0), (18, 1.0), (19, 1.0)):
         answers, _ = population(random.Random(seed), TO_OPEN, TO_IMPROVE, 2000, span_hours * 3600)
@@ -37,11 +47,23 @@ def test_a_shared_network_of_honest_respondents_is_no_burst_but_a_scripted_one_i
 def test_the_same_answers_from_many_networks_are_one_cluster_pushing_their_datasets() -> None:
     same = [respondent(n, n * 20, f"net-{n}", {"open:pushed", "open:other"}) for n in range(25)]
     varied = [respondent(100 + n, n * 20 + 7, f"own-{n}", {f"open:d{n}", "open:other"}) for n in range(25)]
-    clusters = detect(same + varied)
+    clusters = detect(background() + same + varied)
     assert len(clusters) == 1
     assert clusters[0].signals == {Signal.SAME_ANSWERS}
     assert clusters[0].keys == {r.key for r in same}
     assert clusters[0].pushed() == ["open:other", "open:pushed"]
+
+
+def test_a_popular_answer_set_common_all_along_is_no_cluster() -> None:
+    """Many honest respondents give the consultation's most popular answer at a busy hour: as common in
+    that hour as in the rest of the consultation, it is no cluster."""
+    rng = random.Random(3)
+    day = [
+        respondent(i, i * 2, f"n{i}", {"open:popular"} if rng.random() < 0.3 else {f"open:{rng.choice(TO_OPEN)}"})
+        for i in range(3000)
+    ]
+    assert detect(day) == []
+    assert detect(day, DEFAULT_SETTINGS.model_copy(update={"same_lift": 1.0})) != []  # what the lift rules out
 
 
 def test_the_same_answers_spread_thinner_than_the_window_are_not_a_cluster() -> None:
@@ -59,8 +81,8 @@ def test_forms_filled_too_fast_from_one_network_are_a_cluster() -> None:
 
 def test_a_cluster_keeps_its_id_as_it_grows_and_merges_the_signals_of_the_same_members() -> None:
     burst = [respondent(n, n * 0.5, "script", {"open:pushed", "open:other"}) for n in range(40)]
-    first = detect(burst[:30])
-    later = detect(burst)
+    first = detect(background() + burst[:30])
+    later = detect(background() + burst)
     assert len(first) == len(later) == 1
     assert first[0].cluster_id == later[0].cluster_id
     assert later[0].signals == {Signal.NETWORK_BURST, Signal.SAME_ANSWERS}
