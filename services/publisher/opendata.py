@@ -14,6 +14,11 @@ recomputes the rankings from the published files alone and compares them byte fo
 The ministry's commitments and the excerpts staff approved are inputs, published as recorded: the
 files that carry them (and the data package and report that describe them) are a pure function of
 the results and of those inputs, rendered again each time one of them changes.
+
+Suspected stuffing is set aside openly: the archive keeps every counted respondent, each marked with
+the excluded cluster it is set aside for (or nothing); the clusters set aside (`exclusions.csv`) are
+an input, as frozen at the close; the published rankings are the filtered ones, computed from the
+respondents not set aside for a cluster listed there.
 """
 
 import csv
