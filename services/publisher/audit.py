@@ -6,7 +6,9 @@
 
 Exit status 0 when every ranking file matches, 1 otherwise. The ministry's commitments, their history
 and the approved excerpts are inputs, published as recorded: they are checked against the hashes the
-data package declares, and listed as inputs, not recomputed.
+data package declares, and listed as inputs, not recomputed. So are the clusters set aside
+(`exclusions.csv`), with one more check: each counts the respondents the archive marks with it; the
+rankings are recomputed without the respondents of the clusters it lists.
 """
 
 import argparse
@@ -22,9 +24,13 @@ from services.publisher.opendata import (
     ANSWERS_CSV,
     DATAPACKAGE_JSON,
     DATASETS_CSV,
+    EXCLUSIONS_CSV,
     INPUT_FILES,
     METHOD_JSON,
     RESPONDENTS_CSV,
+    exclusion_problems,
+    read_archive,
+    read_exclusions,
     recompute,
 )
 
@@ -78,7 +84,16 @@ def audit(files: Mapping[str, bytes]) -> list[tuple[str, bool, str]]:
         ok = resource["hash"] == "sha256:" + hashlib.sha256(data).hexdigest()
         what = "input, not recomputed: " if resource["path"] in INPUT_FILES else ""
         checks.append((resource["path"], ok, what + ("hash as declared in the data package" if ok else "hash differs")))
-    for name, data in recompute(files).items():
+    try:
+        recomputed = recompute(files)
+        if EXCLUSIONS_CSV in files:
+            archive = read_archive(files[RESPONDENTS_CSV], files[ANSWERS_CSV])
+            problems = exclusion_problems(archive, read_exclusions(files[EXCLUSIONS_CSV], files[METHOD_JSON]))
+            why = "; ".join(problems) or "each cluster counts the respondents the archive marks with it"
+            checks.append((f"{EXCLUSIONS_CSV} / {RESPONDENTS_CSV}", not problems, why))
+    except (ValueError, KeyError) as error:  # a file that does not read as published
+        return [*checks, ("(recomputation)", False, f"cannot recompute: {error!r}")]
+    for name, data in recomputed.items():
         published = files.get(name)
         if published is None:
             checks.append((name, False, "not published"))

@@ -1,12 +1,14 @@
 """Closing a consultation: wait for the watermark, freeze the rankings, emit the results once,
 write the open-data files.
 
-The frozen rankings are computed from the internal archive (every respondent's counted submission,
-read from scoring once everything is scored) with the published method, and checked against
-scoring's own live tallies: two independent computations that must agree, in full detail, before
-anything is emitted. The files are rendered from the public archive derived from the same ballots
-(see `opendata`), whose rankings must count what the frozen ones do; the frozen results are stored
-with them, for staff.
+The frozen rankings are the filtered ones: computed from the internal archive (every respondent's
+counted submission, read from scoring once everything is scored and every decision of staff on a
+flagged cluster applied) without the respondents set aside, with the published method, and checked
+against scoring's own filtered tallies: two independent computations that must agree, in full detail,
+before anything is emitted; the clusters scoring says it set aside must count the respondents the
+ballots mark with them. The files are rendered from the public archive derived from the same ballots
+(see `opendata`; it keeps everyone, each marked with their exclusion), whose rankings must count what
+the frozen ones do; the frozen results are stored with them, for staff.
 """
 
 import asyncio
@@ -18,6 +20,7 @@ from typing import Protocol
 
 import httpx
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from pydantic import TypeAdapter
 
 from services.publisher.domain import Offsets, caught_up, is_due, results_event_id
 from services.publisher.opendata import (
@@ -29,7 +32,9 @@ from services.publisher.opendata import (
     Report,
     archive_of,
     compute_rankings,
+    counted,
     disagreements,
+    exclusion_problems,
     public_archive_of,
     published_results,
     render_files,
@@ -41,16 +46,20 @@ from services.publisher.repository import ResultsRepository
 from shared.contracts import (
     ConsultationDefined,
     CountedBallot,
+    ExclusionInForce,
     RankingKind,
     RankingPage,
+    RankingView,
     ResultsPublished,
     utc_now,
 )
-from shared.topics import CATALOGUE_GROUP, RESPONSES_ENRICHED, RESPONSES_SUBMITTED, SCORING_GROUP
+from shared.topics import CATALOGUE_GROUP, EXCLUSIONS, RESPONSES_ENRICHED, RESPONSES_SUBMITTED, SCORING_GROUP
 
 PAGE = 10_000
 MAX_RETRY_S = 60.0
-PIPELINE = ((RESPONSES_SUBMITTED, CATALOGUE_GROUP), (RESPONSES_ENRICHED, SCORING_GROUP))
+# Every response enriched and scored, and every decision of staff on a flagged cluster applied by scoring.
+PIPELINE = ((RESPONSES_SUBMITTED, CATALOGUE_GROUP), (RESPONSES_ENRICHED, SCORING_GROUP), (EXCLUSIONS, SCORING_GROUP))
+EXCLUSIONS_IN_FORCE = TypeAdapter(list[ExclusionInForce])
 
 
 class Progress(Protocol):
@@ -64,9 +73,15 @@ class Emitter(Protocol):
 
 
 class Rankings(Protocol):
-    async def page(self, consultation_id: str, kind: RankingKind) -> RankingPage: ...
+    async def page(self, consultation_id: str, kind: RankingKind) -> RankingPage:
+        """A whole ranking, filtered (without the respondents set aside)."""
+        ...
 
     async def ballots(self, consultation_id: str) -> list[CountedBallot]: ...
+
+    async def exclusions(self, consultation_id: str) -> list[ExclusionInForce]:
+        """The clusters set aside, by cluster id."""
+        ...
 
 
 class ResultsDisagree(Exception):
@@ -96,7 +111,7 @@ class ScoringClient:
         while True:
             response = await self._client.get(
                 f"/v1/consultations/{consultation_id}/rankings",
-                params={"kind": kind.value, "limit": PAGE, "offset": offset},
+                params={"kind": kind.value, "view": RankingView.FILTERED.value, "limit": PAGE, "offset": offset},
                 headers=self._admin,  # after the close, the live rankings are for staff only
             )
             response.raise_for_status()
@@ -105,6 +120,14 @@ class ScoringClient:
             offset += PAGE
             if offset >= page.total:
                 return page.model_copy(update={"items": items, "offset": 0, "limit": len(items)})
+
+    async def exclusions(self, consultation_id: str) -> list[ExclusionInForce]:
+        response = await self._client.get(f"/v1/consultations/{consultation_id}/exclusions", headers=self._admin)
+        response.raise_for_status()
+        body = response.json()
+        if body.get("consultation_id") != consultation_id:
+            raise ValueError(f"exclusions of {body.get('consultation_id')!r} served for {consultation_id!r}")
+        return EXCLUSIONS_IN_FORCE.validate_python(body["exclusions"])
 
     async def aclose(self) -> None:
         await self._client.aclose()
@@ -151,7 +174,7 @@ class PublisherMetrics:
         )
         self.disagreements = Counter(
             "publisher_disagreements_total",
-            "Publications refused because the archive and scoring's tallies disagree.",
+            "Publications refused because the archive and scoring's tallies (or clusters set aside) disagree.",
             registry=registry,
         )
 
@@ -251,7 +274,8 @@ class Closer:
             await asyncio.sleep(interval_s)
 
     async def wait_until_scored(self) -> None:
-        """Every response in Kafka now has been enriched, and every enriched one scored."""
+        """Every response in Kafka now has been enriched, every enriched one scored, and every decision
+        on a flagged cluster applied (an empty topic has nothing to wait for)."""
         for topic, group in PIPELINE:
             end = await self._progress.end_offsets(topic)
             # Polling another system's progress: there is no event to wait on.
@@ -268,17 +292,28 @@ class Closer:
             self._metrics.watermark_seconds.observe(time.perf_counter() - started)
             frozen_at = utc_now()
             ballots = await self._rankings.ballots(cid)
-            archive = archive_of(ballots)
+            exclusions = sorted(await self._rankings.exclusions(cid), key=lambda e: e.cluster_id)
+            everyone = archive_of(ballots)
+            archive = counted(everyone, exclusions)
             pages = {kind: await self._rankings.page(cid, kind) for kind in RankingKind}
             method = Method(pages[RankingKind.OPEN].method.weights, self._code_version, self._min_cell)
             referenced = {a.dataset_id for r in archive for a in r.answers if a.dataset_id}
             datasets = {d: ref for d in sorted(referenced) if (ref := self._datasets(d)) is not None}
             rankings = compute_rankings(archive, datasets, method.weights)
-            if problems := disagreements(rankings, {kind: page.items for kind, page in pages.items()}):
+            excluded = len(everyone) - len(archive)
+            problems = disagreements(rankings, {kind: page.items for kind, page in pages.items()})
+            problems += exclusion_problems(everyone, exclusions)
+            problems += [
+                f"{kind.value}: scoring served the {page.view.value} view with {page.excluded_respondents} "
+                f"respondents set aside, not the filtered one with {excluded}"
+                for kind, page in pages.items()
+                if (page.view, page.excluded_respondents) != (RankingView.FILTERED, excluded)
+            ]
+            if problems:
                 self._metrics.disagreements.inc()
                 raise ResultsDisagree(f"{cid}: archive and scoring disagree: {'; '.join(problems)}")
             window = Consultation(cid, consultation.title, consultation.opens_at, consultation.closes_at, frozen_at)
-            candidate = results_of(results_event_id(cid), window, len(archive), method, rankings)
+            candidate = results_of(results_event_id(cid), window, len(archive), method, rankings, excluded, exclusions)
             public_archive = public_archive_of(ballots, cid, self._min_cell)
             if problems := same_totals(candidate, published_results(candidate, public_archive, method)):
                 self._metrics.disagreements.inc()
@@ -296,6 +331,10 @@ class Closer:
         self._metrics.close_seconds.observe((utc_now() - consultation.closes_at).total_seconds())
         self._logger.info(
             "results published" if emitted else "results already published; files written",
-            extra={"consultation_id": cid, "respondents": results.respondents},
+            extra={
+                "consultation_id": cid,
+                "respondents": results.respondents,
+                "excluded_respondents": results.excluded_respondents,
+            },
         )
         return results

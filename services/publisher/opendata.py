@@ -14,6 +14,11 @@ recomputes the rankings from the published files alone and compares them byte fo
 The ministry's commitments and the excerpts staff approved are inputs, published as recorded: the
 files that carry them (and the data package and report that describe them) are a pure function of
 the results and of those inputs, rendered again each time one of them changes.
+
+Suspected stuffing is set aside openly: the archive keeps every counted respondent, each marked with
+the excluded cluster it is set aside for (or nothing); the clusters set aside (`exclusions.csv`) are
+an input, as frozen at the close; the published rankings are the filtered ones, computed from the
+respondents not set aside for a cluster listed there.
 """
 
 import csv
@@ -31,7 +36,9 @@ from shared.contracts import (
     CommitmentRecorded,
     CountedBallot,
     DatasetStatus,
+    DetectionSettings,
     ExcerptApproved,
+    ExclusionInForce,
     ImprovementKind,
     Priority,
     Profile,
@@ -39,6 +46,7 @@ from shared.contracts import (
     RankingMethod,
     RankingRow,
     ResultsPublished,
+    Signal,
     Tally,
 )
 
@@ -93,13 +101,16 @@ class Answer:
 @dataclass(frozen=True)
 class Respondent:
     """A respondent of the archive: renumbered, no identifier, no e-mail, no token. In the public
-    archive, `received_on` is the Monday of the ISO week of the counted response, not its day."""
+    archive, `received_on` is the Monday of the ISO week of the counted response, not its day.
+    `exclusion` is the excluded cluster the respondent is set aside for, or empty: the archive keeps
+    everyone, the rankings count those not set aside."""
 
     number: int
     profile: Profile
     received_on: date
     submissions: int
     answers: tuple[Answer, ...]
+    exclusion: str = ""
 
 
 @dataclass(frozen=True)
@@ -209,9 +220,60 @@ def archive_of(ballots: Iterable[CountedBallot]) -> list[Respondent]:
     their counted response was received (ties by its id, which is then dropped). Never published."""
     ordered = sorted(ballots, key=lambda b: (b.received_at, b.response_id))
     return [
-        Respondent(number, ballot.profile, ballot.received_at.date(), ballot.submissions, _answers(ballot))
+        Respondent(
+            number,
+            ballot.profile,
+            ballot.received_at.date(),
+            ballot.submissions,
+            _answers(ballot),
+            ballot.exclusion or "",
+        )
         for number, ballot in enumerate(ordered, start=1)
     ]
+
+
+def counted(archive: Iterable[Respondent], exclusions: Iterable[ExclusionInForce]) -> list[Respondent]:
+    """The respondents the rankings count: those not set aside for one of `exclusions`."""
+    excluded = {e.cluster_id for e in exclusions}
+    return [r for r in archive if r.exclusion not in excluded]
+
+
+def exclusion_problems(archive: Iterable[Respondent], exclusions: Iterable[ExclusionInForce]) -> list[str]:
+    """Where the clusters set aside do not count what the archive marks: each cluster's `respondents`
+    must be the respondents marked with it, and every mark must name a cluster set aside."""
+    marked = Counter(r.exclusion for r in archive if r.exclusion)
+    listed = {e.cluster_id: e.respondents for e in exclusions}
+    problems = [
+        f"cluster {cid}: {n} respondents declared, {marked.get(cid, 0)} in the archive"
+        for cid, n in sorted(listed.items())
+        if marked.get(cid, 0) != n
+    ]
+    return problems + [
+        f"cluster {cid}: {n} respondents in the archive set aside for a cluster not listed"
+        for cid, n in sorted(marked.items())
+        if cid not in listed
+    ]
+
+
+def published_exclusions(exclusions: Iterable[ExclusionInForce]) -> list[ExclusionInForce]:
+    """The clusters set aside as published: by cluster id, their first and last receipt to the minute
+    (in UTC), not to the second of one respondent's answer."""
+
+    def minute(instant: datetime) -> datetime:
+        return instant.astimezone(UTC).replace(second=0, microsecond=0)
+
+    return [
+        e.model_copy(update={"first_at": minute(e.first_at), "last_at": minute(e.last_at)})
+        for e in sorted(exclusions, key=lambda e: e.cluster_id)
+    ]
+
+
+def set_aside_by_reason(exclusions: Iterable[ExclusionInForce]) -> dict[str, int]:
+    """Respondents set aside per public reason, the most first (then by reason)."""
+    by_reason: Counter[str] = Counter()
+    for e in exclusions:
+        by_reason[e.reason] += e.respondents
+    return dict(sorted(by_reason.items(), key=lambda item: (-item[1], item[0])))
 
 
 def pseudonymous_order(consultation_id: str, response_id: str) -> str:
@@ -277,6 +339,7 @@ def anonymised(respondents: Sequence[Respondent], min_cell: int) -> list[Respond
             week_of(r.received_on),
             r.submissions,
             tuple(public(a) for a in r.answers),
+            r.exclusion,
         )
         for number, r in enumerate(respondents, start=1)
     ]
@@ -286,7 +349,11 @@ def public_archive_of(ballots: Iterable[CountedBallot], consultation_id: str, mi
     """The pseudonymised archive as published: in the order of `pseudonymous_order`, anonymised."""
     ordered = sorted(ballots, key=lambda b: (pseudonymous_order(consultation_id, b.response_id), b.response_id))
     return anonymised(
-        [Respondent(0, b.profile, b.received_at.date(), b.submissions, _answers(b)) for b in ordered], min_cell
+        [
+            Respondent(0, b.profile, b.received_at.date(), b.submissions, _answers(b), b.exclusion or "")
+            for b in ordered
+        ],
+        min_cell,
     )
 
 
@@ -366,6 +433,8 @@ def results_of(
     respondents: int,
     method: Method,
     rankings: Mapping[RankingKind, list[RankingRow]],
+    excluded_respondents: int = 0,
+    exclusions: Sequence[ExclusionInForce] = (),
 ) -> ResultsPublished:
     return ResultsPublished(
         event_id=event_id,
@@ -376,6 +445,8 @@ def results_of(
         closes_at=consultation.closes_at,
         frozen_at=consultation.frozen_at,
         respondents=respondents,
+        excluded_respondents=excluded_respondents,
+        exclusions=list(exclusions),
         method=method.ranking_method,
         open=rankings[RankingKind.OPEN],
         improve=rankings[RankingKind.IMPROVE],
@@ -444,8 +515,10 @@ REPORT_HTML = "rapport.html"
 ENGAGEMENTS_CSV = "engagements.csv"
 HISTORY_CSV = "suivi-engagements.csv"
 EXCERPTS_CSV = "extraits.csv"
-# Recorded by the ministry's staff, published as recorded: the audit checks their hashes, recomputes nothing.
-INPUT_FILES = (ENGAGEMENTS_CSV, HISTORY_CSV, EXCERPTS_CSV)
+EXCLUSIONS_CSV = "exclusions.csv"
+# Recorded by the ministry's staff, published as recorded: the audit checks their hashes, recomputes nothing
+# (of the clusters set aside, it checks that each counts the respondents the archive marks with it).
+INPUT_FILES = (ENGAGEMENTS_CSV, HISTORY_CSV, EXCERPTS_CSV, EXCLUSIONS_CSV)
 RANKING_FILES = {RankingKind.OPEN: OPEN_CSV, RankingKind.IMPROVE: IMPROVE_CSV, RankingKind.SUGGESTIONS: SUGGESTIONS_CSV}
 MEDIA_TYPES = {".csv": "text/csv; charset=utf-8", ".json": "application/json", ".html": "text/html; charset=utf-8"}
 
@@ -514,6 +587,13 @@ RESPONDENT_COLUMNS = [
         "Lundi de la semaine ISO (UTC) de la réponse comptée / Monday of the ISO week (UTC) of the counted response",
     ),
     Column("submissions", "integer", "Envois", "Envois du répondant, le dernier compte / Submissions, latest counted"),
+    Column(
+        "exclusion",
+        "string",
+        "Mise à l'écart",
+        f"Groupe suspect pour lequel le répondant est mis à l'écart des classements ({EXCLUSIONS_CSV}), sinon vide "
+        "/ The excluded cluster the respondent is set aside for (not counted in the rankings), else empty",
+    ),
 ]
 ANSWER_COLUMNS = [
     Column("respondent", "integer", "Répondant", "Numéro du répondant / Respondent number"),
@@ -565,6 +645,31 @@ HISTORY_COLUMNS = [
     Column("at", "datetime", "Le", "Date (UTC) / When (UTC)"),
     Column("by", "string", "Par", "staff : le ministère, catalogue : constaté au catalogue / who"),
     Column("note", "string", "Note", "Motif d'un abandon ou lien une fois fait / Reason of a drop or link when done"),
+]
+EXCLUSION_COLUMNS = [
+    Column("cluster_id", "string", "Groupe", "Identifiant du groupe suspect / Cluster id"),
+    Column(
+        "signals",
+        "string",
+        "Signaux",
+        "Ce qui l'a signalé, séparés par « | » : network_burst (rafale d'un même réseau), same_answers (mêmes "
+        "réponses), fast_fill (formulaires trop vite remplis) / '|'-separated signals that flagged it",
+    ),
+    Column("first_at", "datetime", "Première réponse", "Première réception, à la minute (UTC) / First receipt (UTC)"),
+    Column("last_at", "datetime", "Dernière réponse", "Dernière réception, à la minute (UTC) / Last receipt (UTC)"),
+    Column(
+        "respondents",
+        "integer",
+        "Répondants",
+        "Répondants mis à l'écart, marqués dans l'archive / Respondents set aside, marked in the archive",
+    ),
+    Column("reason", "string", "Motif", "Motif public de la mise à l'écart / Public reason"),
+    Column(
+        "datasets",
+        "string",
+        "Jeux de données",
+        "Jeux de données poussés, séparés par « | » / '|'-separated datasets the cluster pushes",
+    ),
 ]
 EXCERPT_COLUMNS = [
     Column("excerpt_id", "string", "Extrait", "Identifiant de l'extrait / Excerpt id"),
@@ -622,9 +727,34 @@ def _json(value: object) -> bytes:
     return (json.dumps(value, ensure_ascii=False, indent=2, sort_keys=True) + "\n").encode("utf-8")
 
 
-def respondents_csv(archive: Iterable[Respondent]) -> bytes:
+def respondents_csv(archive: Iterable[Respondent], with_exclusion: bool = True) -> bytes:
+    """The archive's respondents; `with_exclusion=False` in the form published before exclusions existed."""
+    columns = RESPONDENT_COLUMNS if with_exclusion else RESPONDENT_COLUMNS[:-1]
     return _csv(
-        RESPONDENT_COLUMNS, ((r.number, r.profile.value, r.received_on.isoformat(), r.submissions) for r in archive)
+        columns,
+        (
+            (r.number, r.profile.value, r.received_on.isoformat(), r.submissions, r.exclusion)[: len(columns)]
+            for r in archive
+        ),
+    )
+
+
+def exclusions_csv(exclusions: Iterable[ExclusionInForce]) -> bytes:
+    """The clusters set aside, as published (see `published_exclusions`): no identifier."""
+    return _csv(
+        EXCLUSION_COLUMNS,
+        (
+            (
+                e.cluster_id,
+                "|".join(s.value for s in e.signals),
+                timestamp(e.first_at),
+                timestamp(e.last_at),
+                e.respondents,
+                e.reason,
+                "|".join(e.datasets),
+            )
+            for e in exclusions
+        ),
     )
 
 
@@ -694,7 +824,9 @@ def excerpts_csv(follow_up: FollowUp) -> bytes:
     )
 
 
-def method_json(consultation: Consultation, event_id: str, method: Method) -> bytes:
+def method_json(
+    consultation: Consultation, event_id: str, method: Method, exclusions: Sequence[ExclusionInForce] = ()
+) -> bytes:
     return _json(
         {
             "consultation": {
@@ -710,6 +842,7 @@ def method_json(consultation: Consultation, event_id: str, method: Method) -> by
             "tie_break": method.ranking_method.tie_break,
             "code_version": method.code_version,
             "publication": publication_rules(method.min_cell),
+            "detection": detection(exclusions),
             "archive": {
                 "respondents": RESPONDENTS_CSV,
                 "answers": ANSWERS_CSV,
@@ -721,12 +854,54 @@ def method_json(consultation: Consultation, event_id: str, method: Method) -> by
                 "commitments": ENGAGEMENTS_CSV,
                 "history": HISTORY_CSV,
                 "excerpts": EXCERPTS_CSV,
+                "exclusions": EXCLUSIONS_CSV,
                 "note": "Recorded by the ministry's staff after the close and published as recorded, then again "
                 "each time one changes: inputs, not recomputed. The rank, score and respondents of a commitment "
                 "are those of its dataset or suggestion group in the published rankings.",
             },
         }
     )
+
+
+DETECTION = {
+    "fr": (
+        "Bourrage présumé : la détection signale les groupes de réponses suspects : une rafale de nouveaux "
+        "répondants venus d'un même réseau en peu de temps (network_burst), beaucoup de répondants donnant les "
+        "mêmes réponses, ou presque, en peu de temps (same_answers), des formulaires remplis trop vite pour "
+        "avoir été lus, venus d'un même réseau (fast_fill) ; les seuils sont dans « settings ». Le ministère "
+        "examine chaque groupe signalé et le met à l'écart ou le garde, avec un motif public. Les classements "
+        "publiés sont filtrés : ils ne comptent pas les répondants des groupes mis à l'écart ; l'archive "
+        f"({RESPONDENTS_CSV}) garde tous les répondants, chacun avec le groupe pour lequel il est mis à l'écart "
+        f"(colonne exclusion), et {EXCLUSIONS_CSV} décrit chaque groupe mis à l'écart."
+    ),
+    "en": (
+        "Suspected ballot stuffing: detection flags clusters of suspicious responses: a burst of new respondents "
+        "from one network in a short time (network_burst), many respondents giving the same answers, or nearly, "
+        "in a short time (same_answers), web forms filled faster than a person reads them, from one network "
+        "(fast_fill); the thresholds are in 'settings'. The ministry's staff review each flagged cluster and "
+        "exclude it or clear it, with a public reason. The rankings published are filtered: they leave out the "
+        f"respondents of the excluded clusters; the archive ({RESPONDENTS_CSV}) holds every respondent, each with "
+        f"the cluster they are set aside for (column exclusion), and {EXCLUSIONS_CSV} describes each excluded "
+        "cluster."
+    ),
+}
+
+
+def detection(exclusions: Sequence[ExclusionInForce]) -> dict[str, Any]:
+    """The detection rule, its settings and what was set aside (methode.json). `settings` are those the
+    clusters were flagged under (null if none was set aside); should clusters have been flagged under
+    different settings, `settings_of` gives those of each cluster whose settings are not `settings`."""
+    latest = max(exclusions, key=lambda e: (e.last_at, e.cluster_id), default=None)
+    settings = latest.settings if latest else None
+    by_reason = set_aside_by_reason(exclusions)
+    return {
+        "fr": DETECTION["fr"],
+        "en": DETECTION["en"],
+        "exclusions": EXCLUSIONS_CSV,
+        "settings": settings.model_dump(mode="json") if settings else None,
+        "settings_of": {e.cluster_id: e.settings.model_dump(mode="json") for e in exclusions if e.settings != settings},
+        "set_aside": {"by_reason": by_reason, "total": sum(by_reason.values())},
+    }
 
 
 def publication_rules(min_cell: int) -> dict[str, Any]:
@@ -770,8 +945,13 @@ def publication_rules(min_cell: int) -> dict[str, Any]:
     }
 
 
-def results_json(results: ResultsPublished) -> bytes:
-    return _json(results.model_dump(mode="json"))
+# Fields of the results that files published before exclusions existed do not carry.
+EXCLUSION_FIELDS = frozenset({"excluded_respondents", "exclusions"})
+
+
+def results_json(results: ResultsPublished, with_exclusions: bool = True) -> bytes:
+    """`resultats.json`; `with_exclusions=False` in the form published before exclusions existed."""
+    return _json(results.model_dump(mode="json", exclude=None if with_exclusions else set(EXCLUSION_FIELDS)))
 
 
 def _schema(
@@ -815,6 +995,10 @@ def datapackage_json(consultation: Consultation, files: Mapping[str, bytes]) -> 
     history_schema["foreignKeys"] = [
         {"fields": ["commitment_id"], "reference": {"resource": "engagements", "fields": ["commitment_id"]}}
     ]
+    respondents_schema = _schema(RESPONDENT_COLUMNS, ["respondent"])
+    respondents_schema["foreignKeys"] = [
+        {"fields": ["exclusion"], "reference": {"resource": "exclusions", "fields": ["cluster_id"]}}
+    ]
     answers_schema = _schema(ANSWER_COLUMNS)
     answers_schema["foreignKeys"] = [
         {"fields": ["respondent"], "reference": {"resource": "repondants", "fields": ["respondent"]}}
@@ -849,7 +1033,7 @@ def datapackage_json(consultation: Consultation, files: Mapping[str, bytes]) -> 
                 "Jeux de données suggérés / Suggested datasets",
                 ranking_schema(RankingKind.SUGGESTIONS),
             ),
-            resource(RESPONDENTS_CSV, "Répondants / Respondents", _schema(RESPONDENT_COLUMNS, ["respondent"])),
+            resource(RESPONDENTS_CSV, "Répondants / Respondents", respondents_schema),
             resource(ANSWERS_CSV, "Réponses comptées / Counted answers", answers_schema),
             resource(DATASETS_CSV, "Jeux de données cités / Datasets named", _schema(DATASET_COLUMNS, ["dataset_id"])),
             resource(
@@ -876,6 +1060,16 @@ def datapackage_json(consultation: Consultation, files: Mapping[str, bytes]) -> 
                 "ministère a approuvés pour publication, tels qu'approuvés. / An input, not recomputed: only the "
                 "excerpts of what respondents wrote that the ministry approved for publication, as approved.",
             ),
+            resource(
+                EXCLUSIONS_CSV,
+                "Groupes mis à l'écart / Clusters set aside",
+                _schema(EXCLUSION_COLUMNS, ["cluster_id"]),
+                "Donnée d'entrée, non recalculée : les groupes de réponses suspects que le ministère a mis à l'écart "
+                "des classements, avec leur motif public ; le nombre de répondants de chacun est celui que marque "
+                f"l'archive ({RESPONDENTS_CSV}, colonne exclusion). / An input, not recomputed: the clusters of "
+                "suspicious responses the ministry set aside from the rankings, with their public reason; each "
+                "one's respondents are those the archive marks with it.",
+            ),
         ],
     }
     return _json(package)
@@ -887,22 +1081,30 @@ def ranking_files(
     archive: Sequence[Respondent],
     datasets: Mapping[str, DatasetRef],
     method: Method,
+    exclusions: Sequence[ExclusionInForce] | None,
 ) -> tuple[ResultsPublished, dict[str, bytes]]:
     """The published results and the files the audit recomputes (the rankings, as CSV and as JSON):
-    ranked from the public archive, small breakdown cells suppressed."""
-    rankings = compute_rankings(archive, datasets, method.weights)
+    ranked from the respondents of the public archive not set aside for one of `exclusions`, small
+    breakdown cells suppressed. `exclusions=None`: files published before exclusions existed."""
+    published = published_exclusions(exclusions or ())
+    ranked = counted(archive, published)
+    rankings = compute_rankings(ranked, datasets, method.weights)
     shown_rankings = {kind: suppressed(rows, method.min_cell) for kind, rows in rankings.items()}
-    results = results_of(event_id, consultation, len(archive), method, shown_rankings)
+    results = results_of(
+        event_id, consultation, len(ranked), method, shown_rankings, len(archive) - len(ranked), published
+    )
     files = {RANKING_FILES[kind]: ranking_csv(kind, rows, method.min_cell) for kind, rows in rankings.items()}
-    files[RESULTS_JSON] = results_json(results)
+    files[RESULTS_JSON] = results_json(results, with_exclusions=exclusions is not None)
     return results, files
 
 
 def published_results(results: ResultsPublished, archive: Sequence[Respondent], method: Method) -> ResultsPublished:
     """The results as published: those frozen at the close, ranked again from the public archive, small
-    breakdown cells left out. Totals are the same; among exact ties of suggestions, an opaque key may
-    order rows differently from the frozen ranking."""
-    return ranking_files(results.event_id, consultation_of(results), archive, datasets_of(results), method)[0]
+    breakdown cells left out, the clusters set aside as published. Totals are the same; among exact ties
+    of suggestions, an opaque key may order rows differently from the frozen ranking."""
+    return ranking_files(
+        results.event_id, consultation_of(results), archive, datasets_of(results), method, results.exclusions
+    )[0]
 
 
 def same_totals(frozen: ResultsPublished, published: ResultsPublished) -> list[str]:
@@ -915,7 +1117,11 @@ def same_totals(frozen: ResultsPublished, published: ResultsPublished) -> list[s
         f"{kind}: the published ranking does not count what the frozen one does"
         for kind in ("open", "improve", "suggestions")
         if totals(getattr(frozen, kind)) != totals(getattr(published, kind))
-    ] + ([] if frozen.respondents == published.respondents else ["respondents differ"])
+    ] + [
+        f"{name} differ"
+        for name in ("respondents", "excluded_respondents")
+        if getattr(frozen, name) != getattr(published, name)
+    ]
 
 
 def datasets_of(results: ResultsPublished) -> dict[str, DatasetRef]:
@@ -939,20 +1145,21 @@ def render_files(
     follow_up: FollowUp = FollowUp(),
 ) -> dict[str, bytes]:
     """Every published file, byte for byte the same for the same inputs. `archive` is the public one;
-    the rankings are computed from it, and only the consultation, the event id and the datasets are
-    taken from `results` (frozen or published: the same)."""
+    the rankings are computed from it, and only the consultation, the event id, the datasets and the
+    clusters set aside are taken from `results` (frozen or published: the same)."""
     consultation = consultation_of(results)
     datasets = datasets_of(results)
-    published, files = ranking_files(results.event_id, consultation, archive, datasets, method)
+    published, files = ranking_files(results.event_id, consultation, archive, datasets, method, results.exclusions)
     files[RESPONDENTS_CSV] = respondents_csv(archive)
     files[ANSWERS_CSV] = answers_csv(archive)
     files[DATASETS_CSV] = datasets_csv(datasets)
     files[ENGAGEMENTS_CSV] = engagements_csv(follow_up)
     files[HISTORY_CSV] = history_csv(follow_up)
     files[EXCERPTS_CSV] = excerpts_csv(follow_up)
-    files[METHOD_JSON] = method_json(consultation, results.event_id, method)
+    files[EXCLUSIONS_CSV] = exclusions_csv(published.exclusions)
+    files[METHOD_JSON] = method_json(consultation, results.event_id, method, published.exclusions)
     files[DATAPACKAGE_JSON] = datapackage_json(consultation, files)
-    files[REPORT_HTML] = report(published, archive, follow_up, method.min_cell)
+    files[REPORT_HTML] = report(published, counted(archive, published.exclusions), follow_up, method.min_cell)
     return files
 
 
@@ -987,9 +1194,34 @@ def read_archive(respondents: bytes, answers: bytes) -> list[Respondent]:
             received_on=date.fromisoformat(row["received_week"]),
             submissions=int(row["submissions"]),
             answers=tuple(by_number.get(int(row["respondent"]), [])),
+            exclusion=row.get("exclusion") or "",  # no such column in files published before exclusions
         )
         for row in _rows(respondents)
     ]
+
+
+def read_exclusions(exclusions: bytes, method: bytes) -> list[ExclusionInForce]:
+    """The clusters set aside as published: `exclusions.csv`, with the settings `methode.json` gives."""
+    detected = json.loads(method).get("detection") or {}
+    settings_of = detected.get("settings_of", {})
+    found = []
+    for row in _rows(exclusions):
+        settings = settings_of.get(row["cluster_id"], detected.get("settings"))
+        if settings is None:
+            raise ValueError(f"{METHOD_JSON} gives no detection settings for cluster {row['cluster_id']}")
+        found.append(
+            ExclusionInForce(
+                cluster_id=row["cluster_id"],
+                reason=row["reason"],
+                signals=[Signal(s) for s in row["signals"].split("|") if s],
+                first_at=datetime.fromisoformat(row["first_at"]),
+                last_at=datetime.fromisoformat(row["last_at"]),
+                datasets=[d for d in row["datasets"].split("|") if d],
+                respondents=int(row["respondents"]),
+                settings=DetectionSettings.model_validate(settings),
+            )
+        )
+    return found
 
 
 def read_datasets(data: bytes) -> dict[str, DatasetRef]:
@@ -1023,7 +1255,9 @@ def under_publication_rules(method: bytes) -> bool:
 
 
 def recompute(files: Mapping[str, bytes]) -> dict[str, bytes]:
-    """The ranking files as the archive and the method alone say they are."""
+    """The ranking files as the archive, the clusters set aside and the method alone say they are
+    (files published before exclusions existed have no `exclusions.csv`: nobody is set aside)."""
     consultation, event_id, method = read_method(files[METHOD_JSON])
     archive = read_archive(files[RESPONDENTS_CSV], files[ANSWERS_CSV])
-    return ranking_files(event_id, consultation, archive, read_datasets(files[DATASETS_CSV]), method)[1]
+    exclusions = read_exclusions(files[EXCLUSIONS_CSV], files[METHOD_JSON]) if EXCLUSIONS_CSV in files else None
+    return ranking_files(event_id, consultation, archive, read_datasets(files[DATASETS_CSV]), method, exclusions)[1]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from services.publisher.opendata import FollowUp, Respondent
+from services.publisher.opendata import EXCLUSIONS_CSV, FollowUp, Respondent, set_aside_by_reason, shown
 from shared.contracts import (
     IMPROVEMENT_LABELS,
     PROFILE_LABELS,
@@ -113,6 +113,9 @@ class ReportRenderer:
     def __call__(
         self, results: ResultsPublished, archive: Sequence[Respondent], follow_up: FollowUp, min_cell: int
     ) -> bytes:
+        """The report of the published results; `archive`: the respondents the rankings count."""
+        # The archive of the respondents counted: a profile pooled for none of the archive's respondents
+        # may count fewer than `min_cell` once those set aside are left out, and is then not detailed.
         profiles = Counter(r.profile for r in archive)
         html = self._env.get_template("report.html").render(
             results=results,
@@ -124,7 +127,9 @@ class ReportRenderer:
             suggestions=results.suggestions[:TOP],
             weeks=participation(archive),
             min_cell=min_cell,
-            profiles=[(p, profiles[p]) for p in Profile if profiles[p]],
+            profiles=[(p, profiles[p] if shown(profiles[p], min_cell) else None) for p in Profile if profiles[p]],
+            set_aside=set_aside_by_reason(results.exclusions),
+            exclusions_csv=EXCLUSIONS_CSV,
             profile_labels=PROFILE_LABELS,
             improvement_labels=IMPROVEMENT_LABELS,
             colours=PROFILE_COLOURS,

@@ -23,6 +23,7 @@ from services.publisher.opendata import (
     read_archive,
     read_method,
     render_files,
+    respondents_csv,
     under_publication_rules,
 )
 from services.publisher.repository import ResultsRepository
@@ -96,7 +97,14 @@ class Republisher:
         public = await asyncio.to_thread(published_results, found.results, archive, method)
         follow_up = self._follow_up(public)
         files = await asyncio.to_thread(render_files, public, archive, method, self._report, follow_up)
-        if any(files[name] != stored[name] for name in (RESPONDENTS_CSV, ANSWERS_CSV)):
+        # Files stored before exclusions existed have no exclusion column: they render back in their own form,
+        # and are stored again in the new one (nobody set aside).
+        with_exclusion = stored[RESPONDENTS_CSV].split(b"\r\n", 1)[0].endswith(b",exclusion")
+        again = {
+            RESPONDENTS_CSV: files[RESPONDENTS_CSV] if with_exclusion else respondents_csv(archive, with_exclusion),
+            ANSWERS_CSV: files[ANSWERS_CSV],
+        }
+        if any(again[name] != stored[name] for name in (RESPONDENTS_CSV, ANSWERS_CSV)):
             raise ArchiveNotReadBack(f"{consultation_id}: the stored archive does not render back identically")
         hashes = {name: hashlib.sha256(data).hexdigest() for name, data in files.items()}
         if hashes == {name: f.sha256 for name, f in found.files.items()}:

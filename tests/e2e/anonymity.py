@@ -11,6 +11,7 @@ from typing import Any
 MIN_CELL = 5  # COD_MIN_CELL: the harness runs the publisher with the default
 RANKING_CSVS = ("a-ouvrir.csv", "a-ameliorer.csv", "suggestions.csv")
 BREAKDOWN_PREFIXES = ("respondents_", "score_", "improvement_")
+EXCLUSION_COLUMNS = ["cluster_id", "signals", "first_at", "last_at", "respondents", "reason", "datasets"]
 
 
 def csv_rows(data: bytes) -> list[dict[str, str]]:
@@ -42,6 +43,11 @@ def assert_nothing_identifies_anyone(files: Mapping[str, bytes], never: Iterable
             assert not any(small(n) for n in cells), (kind, row)
     respondents = csv_rows(files["repondants.csv"])
     assert all(date.fromisoformat(r["received_week"]).weekday() == 0 for r in respondents)
+    # The clusters set aside: counts and public words only, each mark in the archive naming one of them.
+    header = files["exclusions.csv"].decode("utf-8").split("\r\n", 1)[0]
+    assert header.split(",") == EXCLUSION_COLUMNS, header
+    clusters = {c["cluster_id"] for c in csv_rows(files["exclusions.csv"])}
+    assert {r["exclusion"] for r in respondents} <= clusters | {""}
     profiles: dict[str, int] = {}
     for r in respondents:
         profiles[r["profile"]] = profiles.get(r["profile"], 0) + 1

@@ -96,6 +96,7 @@ async def test_responses_up_to_the_close_are_all_in_the_results_while_scoring_re
         for row in results["open"]:
             assert row["by_profile"] == truth["open"][row["key"]].by_profile
         assert results["respondents"] == RESPONDENTS
+        assert (results["excluded_respondents"], results["exclusions"]) == (0, [])  # nobody set aside
         assert len(await results_messages(pipeline.infra.kafka_bootstrap, cid)) == 1
 
         # The files: public only from the publication date; the ministry sees them at once.
@@ -107,6 +108,9 @@ async def test_responses_up_to_the_close_are_all_in_the_results_while_scoring_re
         files = await files_of(client, base, cid, pipeline.admin())
         respondents = list(csv.DictReader(io.StringIO(files["repondants.csv"].decode())))
         assert len(respondents) == RESPONDENTS
+        assert {r["exclusion"] for r in respondents} == {""}
+        assert files["exclusions.csv"].count(b"\r\n") == 1  # the header only
+        assert json.loads(files["methode.json"])["detection"]["set_aside"] == {"by_reason": {}, "total": 0}
         assert sum(int(r["submissions"]) for r in respondents) == len({a.response_id for a in accepted})
         assert files["resultats.json"].decode().count('"rank"') == sum(
             len(results[k]) for k in ("open", "improve", "suggestions")

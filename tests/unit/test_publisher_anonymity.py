@@ -118,7 +118,7 @@ def test_the_day_is_published_as_the_monday_of_its_week() -> None:
     assert set(expected) == {date(2026, 11, 30), date(2026, 12, 7), date(2026, 12, 14)}
     assert Counter(r.received_on for r in public) == expected
     header = csv_rows(render_files(*published(seed=1))[RESPONDENTS_CSV])[0]
-    assert list(header) == ["respondent", "profile", "received_week", "submissions"]
+    assert list(header) == ["respondent", "profile", "received_week", "submissions", "exclusion"]
 
 
 def test_rare_profiles_are_pooled_as_other_and_other_is_never_a_small_cell() -> None:

@@ -2,7 +2,7 @@
 
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 
 import pytest
@@ -22,8 +22,10 @@ from services.scoring.domain import DEFAULT_WEIGHTS, counted_ballot, method, ran
 from shared.contracts import (
     ConsultationDefined,
     CountedBallot,
+    ExclusionInForce,
     RankingKind,
     RankingPage,
+    RankingView,
     ResultsPublished,
     utc_now,
 )
@@ -39,18 +41,40 @@ class CaughtUp:
 
 
 class FakeScoring:
-    def __init__(self, seed: int, drop_one_ballot: bool = False) -> None:
-        self.store = scored(random_stream(seed))
+    """Scoring with the respondents of `cluster_of` (respondent key -> cluster id) set aside for the
+    clusters `exclusions` lists: ballots marked, rankings served filtered."""
+
+    def __init__(
+        self,
+        seed: int,
+        drop_one_ballot: bool = False,
+        cluster_of: Mapping[str, str] | None = None,
+        exclusions: Sequence[ExclusionInForce] = (),
+        view: RankingView = RankingView.FILTERED,
+    ) -> None:
+        stream = random_stream(seed)
+        self.cluster_of = dict(cluster_of or {})
+        self.store = scored(stream)
+        self.filtered = scored([m for m in stream if m.response.respondent_key not in self.cluster_of])
         self.drop_one_ballot = drop_one_ballot
+        self.listed = list(exclusions)
+        self.view = view
         self.ballot_reads = 0
 
     async def ballots(self, consultation_id: str) -> list[CountedBallot]:
         self.ballot_reads += 1
-        ballots = [counted_ballot(b) for b in self.store.ballots.values()]
+        ballots = [
+            counted_ballot(b).model_copy(update={"exclusion": self.cluster_of.get(key)})
+            for (_, key), b in self.store.ballots.items()
+        ]
         return ballots[1:] if self.drop_one_ballot else ballots
 
+    async def exclusions(self, consultation_id: str) -> list[ExclusionInForce]:
+        return self.listed
+
     async def page(self, consultation_id: str, kind: RankingKind) -> RankingPage:
-        rows = self.store.stored_rows(kind)
+        store = self.filtered if self.view is RankingView.FILTERED else self.store
+        rows = store.stored_rows(kind)
         if kind is RankingKind.SUGGESTIONS:
             rows = [r.__class__(r.key, r.key if r.key == "d3" else None, None, r.counts) for r in rows]
         items = rank(kind, rows, DEFAULT_WEIGHTS)
@@ -58,12 +82,14 @@ class FakeScoring:
             consultation_id=consultation_id,
             kind=kind,
             as_of=None,
-            respondents=len(self.store.ballots),
+            respondents=len(store.ballots),
             total=len(items),
             offset=0,
             limit=len(items),
             method=method(DEFAULT_WEIGHTS),
             items=items,
+            view=self.view,
+            excluded_respondents=len(self.store.ballots) - len(self.filtered.ballots),
         )
 
 

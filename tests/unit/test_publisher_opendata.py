@@ -178,7 +178,7 @@ def test_the_data_package_validates(tmp_path: Path) -> None:
     assert report.valid, report.flatten(["resource", "rowNumber", "fieldName", "type", "note"])
     package = json.loads(files[DATAPACKAGE_JSON])
     assert {r["path"] for r in package["resources"]} <= set(files)
-    assert len(report.tasks) == len(package["resources"]) == 9
+    assert len(report.tasks) == len(package["resources"]) == 10
     # and the validator does catch a broken file: a count that is not an integer
     (tmp_path / OPEN_CSV).write_bytes(files[OPEN_CSV].replace(b"\r\n1,", b"\r\none,", 1))
     assert not validate(str(tmp_path / DATAPACKAGE_JSON)).valid
