@@ -150,7 +150,7 @@ def same_answers(respondents: Sequence[Respondent], settings: DetectionSettings)
         best: _Candidate | None = None
         best_similarity = 0.0
         seen: set[int] = set()
-        for item in respondent.datasets:
+        for item in sorted(respondent.datasets):  # sorted: the same clusters in every process
             alive = [c for c in active[item] if respondent.first_at - c.members[-1].first_at <= window]
             active[item] = alive
             for candidate in alive:
@@ -165,7 +165,7 @@ def same_answers(respondents: Sequence[Respondent], settings: DetectionSettings)
             candidates.append(best)
         best.members.append(respondent)
         best.sets[respondent.datasets] += 1
-        for item in respondent.datasets:
+        for item in sorted(respondent.datasets):
             if best not in active[item]:
                 active[item].append(best)
     ordered = _in_order(respondents)
