@@ -23,6 +23,7 @@ from shared.contracts import (
     DatasetSummary,
     Decision,
     ExclusionDecided,
+    ExclusionInForce,
     ImprovementKind,
     Priority,
     Profile,
@@ -381,6 +382,30 @@ def plan_exclusions(
         _add_rows(plan.excluded_rows, contributions(ballot), sign)
     plan.excluded_rows = {row_id: change for row_id, change in plan.excluded_rows.items() if not change.is_null()}
     return plan
+
+
+def exclusions_in_force(
+    clusters: Iterable[Cluster], attributed: Mapping[str, str], ballots: Iterable[Ballot]
+) -> list[ExclusionInForce]:
+    """The clusters excluded now, by id, each with the counted ballots of the respondents attributed to it."""
+    set_aside: Counter[str] = Counter()
+    for ballot in ballots:
+        if counts(ballot) and ballot.respondent_key in attributed:
+            set_aside[attributed[ballot.respondent_key]] += 1
+    return [
+        ExclusionInForce(
+            cluster_id=cluster.cluster_id,
+            reason=cluster.decided.reason,
+            signals=cluster.decided.signals,
+            first_at=cluster.decided.first_at,
+            last_at=cluster.decided.last_at,
+            datasets=cluster.decided.datasets,
+            respondents=set_aside[cluster.cluster_id],
+            settings=cluster.decided.settings,
+        )
+        for cluster in sorted(clusters, key=lambda c: c.cluster_id)
+        if cluster.excludes and cluster.decided is not None
+    ]
 
 
 # --- reading ------------------------------------------------------------------------------------

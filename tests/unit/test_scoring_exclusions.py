@@ -21,6 +21,7 @@ from services.scoring.domain import (
     contributions,
     counted_ballot,
     counts,
+    exclusions_in_force,
     filtered,
     forgotten,
     plan_batch,
@@ -273,3 +274,24 @@ def test_filtered_rankings_equal_the_rankings_of_the_respondents_kept_whatever_t
         assert store.ranking(kind, "filtered", Profile.COMPANY) == recomputed(kept, kind, Profile.COMPANY)
     assert store.respondents["c1"] == sum(counts(b) for b in ballots)
     assert store.excluded_respondents["c1"] == sum(counts(b) for b in ballots if ("c1", b.respondent_key) in set_aside)
+
+
+def test_the_exclusions_in_force_count_the_counted_ballots_attributed_to_each_cluster() -> None:
+    store = InMemoryScoring()
+    store.score([enriched(f"r{n}", f"p{n}", n, opens={"d1": Priority.USEFUL}) for n in range(4)])
+    withdrawal = enriched("w", "p3", 10)
+    store.score(
+        [withdrawal.model_copy(update={"response": withdrawal.response.model_copy(update={"withdrawn": True})})]
+    )
+    store.decide(
+        [
+            cluster_of(decided("b", Decision.EXCLUDE, ["p0", "p1", "p3", "nobody"]), 0),
+            cluster_of(decided("a", Decision.EXCLUDE, ["p1"]), 1),
+            cluster_of(decided("c", Decision.CLEAR, ["p2"]), 2),
+        ]
+    )
+    attributed = {key: cluster for (_, key), cluster in store.attributed.items()}
+    in_force = exclusions_in_force(store.clusters.values(), attributed, store.ballots.values())
+    assert [(e.cluster_id, e.respondents) for e in in_force] == [("a", 1), ("b", 1)]  # p3 withdrew
+    assert in_force[0].reason == "Rafale de réponses identiques depuis un même réseau."
+    assert store.excluded_respondents["c1"] == 2
