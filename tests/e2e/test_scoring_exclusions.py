@@ -192,3 +192,8 @@ async def test_exclusions_filter_the_rankings_survive_a_sigkill_and_clear_back(p
         await poll("k2 cleared", lambda: reached(everyone, everyone, 0), deadline_s=DEADLINE_S)
         assert all(p["view"] == "raw" for p in (await pages(None)).values())
         assert (await client.get(f"{url}/exclusions")).json()["exclusions"] == []
+        metrics = (await client.get(f"{pipeline.url('scoring')}/metrics")).text
+        # Counted since the restart: the two clears, and the 4 + 7 respondents they put back.
+        assert 'scoring_exclusion_decisions_total{decision="clear",outcome="applied"} 2.0' in metrics
+        assert 'scoring_excluded_respondent_moves_total{direction="restored"} 11.0' in metrics
+        assert "scoring_excluded_respondents 0.0" in metrics
