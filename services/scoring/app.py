@@ -10,18 +10,22 @@ from typing import Annotated
 
 from fastapi import FastAPI, Header, HTTPException, Query, Request, Response
 from fastapi.responses import StreamingResponse
+from pydantic import Field
 
-from services.scoring.domain import counted_ballot, method, rank, with_catalogue
+from services.scoring.domain import counted_ballot, exclusions_in_force, filtered, method, rank, with_catalogue
 from services.scoring.handlers import SERVICE, ScoringMetrics, build_router
 from services.scoring.repository import MongoScoringRepository
 from services.scoring.settings import ScoringSettings
 from shared.contracts import (
     ConsultationDefined,
+    Contract,
     DatasetCatalogued,
     DatasetRecord,
+    ExclusionInForce,
     Profile,
     RankingKind,
     RankingPage,
+    RankingView,
     utc_now,
 )
 from shared.http import ProblemError, problem_responses, require_admin, service_app
@@ -32,6 +36,17 @@ from shared.service import retry_until
 from shared.topics import CATALOGUE_DATASETS, CONSULTATIONS
 
 MAX_PAGE = 10_000
+VIEW_DOC = (
+    "raw: every counted respondent; filtered: without the respondents of the clusters staff excluded. "
+    "By default filtered once a cluster of the consultation is excluded, else raw."
+)
+
+
+class ConsultationExclusions(Contract):
+    """The clusters of a consultation set aside now, as scoring applies them."""
+
+    consultation_id: str
+    exclusions: list[ExclusionInForce] = Field(description="Each cluster whose latest decision is exclude, by id.")
 
 
 def create_app(settings: ScoringSettings) -> FastAPI:
@@ -101,22 +116,36 @@ def create_app(settings: ScoringSettings) -> FastAPI:
         )
 
     async def page_of(
-        consultation_id: str, kind: RankingKind, profile: Profile | None, limit: int, offset: int
+        consultation_id: str,
+        kind: RankingKind,
+        profile: Profile | None,
+        limit: int,
+        offset: int,
+        view: RankingView | None,
     ) -> tuple[RankingPage, int]:
         if consultations.get(consultation_id) is None:
             raise HTTPException(404, f"No consultation {consultation_id!r}.")
         totals = await repository.totals(consultation_id)
-        ranked = rank(kind, await repository.rows(consultation_id, kind), settings.weights, profile)
+        if view is None:
+            view = RankingView.FILTERED if totals.excluded_clusters else RankingView.RAW
+        rows = await repository.rows(consultation_id, kind)
+        respondents = totals.respondents
+        if view is RankingView.FILTERED and totals.exclusions:
+            rows = filtered(rows, await repository.excluded_rows(consultation_id, kind))
+            respondents -= totals.excluded_respondents
+        ranked = rank(kind, rows, settings.weights, profile)
         page = RankingPage(
             consultation_id=consultation_id,
             kind=kind,
             as_of=totals.as_of,
-            respondents=totals.respondents,
+            respondents=respondents,
             total=len(ranked),
             offset=offset,
             limit=limit,
             method=method(settings.weights),
             items=with_catalogue(ranked[offset : offset + limit], current_dataset),
+            view=view,
+            excluded_respondents=totals.excluded_respondents,
         )
         return page, totals.revision
 
@@ -131,14 +160,16 @@ def create_app(settings: ScoringSettings) -> FastAPI:
         profile: Profile | None = None,
         limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
         offset: Annotated[int, Query(ge=0)] = 0,
+        view: Annotated[RankingView | None, Query(description=VIEW_DOC)] = None,
         if_none_match: Annotated[str | None, Header()] = None,
         authorization: Annotated[str | None, Header()] = None,
     ) -> Response:
-        """A live ranking: to open, to improve, or suggestions; optionally for one profile. For staff (the
-        administrators' bearer token) unless the consultation's rankings are public while it is open. The
-        `ETag` changes with the content: send it back in `If-None-Match` to get `304` when nothing moved."""
+        """A live ranking: to open, to improve, or suggestions; optionally for one profile; raw or filtered
+        (without the clusters staff excluded). For staff (the administrators' bearer token) unless the
+        consultation's rankings are public while it is open. The `ETag` changes with the content: send it
+        back in `If-None-Match` to get `304` when nothing moved."""
         may_read(consultation_id, authorization)
-        page, _ = await page_of(consultation_id, kind, profile, limit, offset)
+        page, _ = await page_of(consultation_id, kind, profile, limit, offset, view)
         body = page.model_dump_json().encode()
         etag = f'"{hashlib.sha256(body).hexdigest()[:32]}"'
         headers = {"ETag": etag, "Cache-Control": "no-cache"}
@@ -157,12 +188,13 @@ def create_app(settings: ScoringSettings) -> FastAPI:
         kind: RankingKind = RankingKind.OPEN,
         profile: Profile | None = None,
         limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
+        view: Annotated[RankingView | None, Query(description=VIEW_DOC)] = None,
         authorization: Annotated[str | None, Header()] = None,
     ) -> StreamingResponse:
-        """Server-Sent Events: the ranking page now, then again each time it changes (same access as the
-        rankings; a public feed ends at the close)."""
+        """Server-Sent Events: the ranking page now, then again each time it changes, an exclusion applied
+        or cleared included (same access and views as the rankings; a public feed ends at the close)."""
         may_read(consultation_id, authorization)
-        await page_of(consultation_id, kind, profile, limit, 0)  # 404 before the stream starts
+        await page_of(consultation_id, kind, profile, limit, 0, view)  # 404 before the stream starts
 
         def still_allowed() -> bool:
             try:
@@ -176,7 +208,7 @@ def create_app(settings: ScoringSettings) -> FastAPI:
             while still_allowed() and not await request.is_disconnected():
                 totals = await repository.totals(consultation_id)
                 if totals.revision != sent_revision:
-                    page, sent_revision = await page_of(consultation_id, kind, profile, limit, 0)
+                    page, sent_revision = await page_of(consultation_id, kind, profile, limit, 0, view)
                     yield f"event: ranking\nid: {sent_revision}\ndata: {page.model_dump_json()}\n\n".encode()
                     quiet_since = time.monotonic()
                 elif time.monotonic() - quiet_since > 15:
@@ -193,22 +225,47 @@ def create_app(settings: ScoringSettings) -> FastAPI:
     )
     async def ballots(consultation_id: str, authorization: Annotated[str | None, Header()] = None) -> StreamingResponse:
         """Administrators (the publisher): every respondent's counted submission, one JSON object per
-        line (`CountedBallot`), without respondent identifiers. The published archive is built from it."""
+        line (`CountedBallot`), without respondent identifiers, each naming the excluded cluster its
+        respondent is set aside for (`exclusion`), if any. The published archive is built from it."""
         require_admin(authorization, settings.admin_token.get_secret_value())
         if consultations.get(consultation_id) is None:
             raise HTTPException(404, f"No consultation {consultation_id!r}.")
+        attributed = await repository.attribution(consultation_id)
 
         async def lines() -> AsyncIterator[bytes]:
             chunk: list[bytes] = []
             async for ballot in repository.ballots(consultation_id):
                 if ballot.withdrawn:
                     continue  # a respondent who withdrew is in no archive
-                chunk.append(counted_ballot(ballot).model_dump_json().encode() + b"\n")
+                exclusion = attributed.get(ballot.respondent_key)
+                chunk.append(counted_ballot(ballot, exclusion).model_dump_json().encode() + b"\n")
                 if len(chunk) >= 1000:
                     yield b"".join(chunk)
                     chunk = []
             yield b"".join(chunk)
 
         return StreamingResponse(lines(), media_type="application/x-ndjson")
+
+    @app.get(
+        "/v1/consultations/{consultation_id}/exclusions",
+        responses=problem_responses(401, 404),
+        tags=["rankings"],
+    )
+    async def exclusions(
+        consultation_id: str, authorization: Annotated[str | None, Header()] = None
+    ) -> ConsultationExclusions:
+        """Administrators (the publisher, the workspace): the clusters set aside now, by cluster id, each
+        with the reason, signals and settings of staff's latest decision and the counted respondents
+        attributed to it (a respondent in several excluded clusters counts in the first by id)."""
+        require_admin(authorization, settings.admin_token.get_secret_value())
+        if consultations.get(consultation_id) is None:
+            raise HTTPException(404, f"No consultation {consultation_id!r}.")
+        clusters = await repository.load_clusters([consultation_id])
+        attributed = await repository.attribution(consultation_id)
+        ballots = await repository.load_ballots((consultation_id, key) for key in attributed)
+        return ConsultationExclusions(
+            consultation_id=consultation_id,
+            exclusions=exclusions_in_force(clusters.values(), attributed, ballots.values()),
+        )
 
     return app

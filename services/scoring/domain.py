@@ -4,10 +4,14 @@ A respondent's *ballot* is their latest submission. Rankings are tallies over ba
 ballot is replaced, the old one's contributions are withdrawn and the new one's added. Tallies
 hold counts (respondents per priority, per profile, per kind of improvement), never weighted
 scores, so the weights stay configuration: the score is computed when a ranking is read.
+
+Staff may set aside the respondents of a flagged cluster (ballot stuffing). The raw tallies keep
+counting everyone; beside them, the *excluded tallies* hold the contributions of the ballots of
+the respondents set aside, so a filtered row is the raw row minus the excluded one.
 """
 
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
@@ -17,6 +21,9 @@ from shared.contracts import (
     CountedOpen,
     CountedSuggestion,
     DatasetSummary,
+    Decision,
+    ExclusionDecided,
+    ExclusionInForce,
     ImprovementKind,
     Priority,
     Profile,
@@ -132,8 +139,9 @@ def fold(current: Ballot | None, submissions: Iterable[ResponseEnriched]) -> Bal
     return current
 
 
-def counted_ballot(ballot: Ballot) -> CountedBallot:
-    """A ballot as the publisher archives it: no respondent key, no ids of earlier submissions."""
+def counted_ballot(ballot: Ballot, exclusion: str | None = None) -> CountedBallot:
+    """A ballot as the publisher archives it: no respondent key, no ids of earlier submissions; with
+    the cluster its respondent is set aside for, if any."""
     titles = dict(ballot.titles)
     return CountedBallot(
         response_id=ballot.response_id,
@@ -145,6 +153,7 @@ def counted_ballot(ballot: Ballot) -> CountedBallot:
         suggestions=[
             CountedSuggestion(group_key=g, dataset_id=m, title=titles.get(g, g)) for g, m in ballot.suggestions
         ],
+        exclusion=exclusion,
     )
 
 
@@ -193,6 +202,7 @@ class ConsultationChange:
     respondents: int = 0
     responses: int = 0
     as_of: datetime | None = None
+    excluded_respondents: int = 0
 
 
 @dataclass
@@ -202,6 +212,7 @@ class BatchPlan:
     ballots: list[tuple[Ballot | None, Ballot]] = field(default_factory=list)  # (stored, new)
     rows: dict[RowId, RowChange] = field(default_factory=dict)
     consultations: dict[str, ConsultationChange] = field(default_factory=dict)
+    excluded_rows: dict[RowId, RowChange] = field(default_factory=dict)
 
 
 def counts(ballot: Ballot | None) -> int:
@@ -209,8 +220,13 @@ def counts(ballot: Ballot | None) -> int:
     return int(ballot is not None and not ballot.withdrawn)
 
 
-def plan_batch(submissions: Iterable[ResponseEnriched], stored: Mapping[tuple[str, str], Ballot]) -> BatchPlan:
-    """Fold a batch into the stored ballots and sum the row changes, one entry per row."""
+def plan_batch(
+    submissions: Iterable[ResponseEnriched],
+    stored: Mapping[tuple[str, str], Ballot],
+    excluded: Collection[tuple[str, str]] = frozenset(),
+) -> BatchPlan:
+    """Fold a batch into the stored ballots and sum the row changes, one entry per row; the changes of
+    the respondents set aside (`excluded`) go to the excluded tallies too."""
     by_respondent: dict[tuple[str, str], list[ResponseEnriched]] = {}
     for enriched in submissions:
         key = (enriched.response.consultation_id, enriched.response.respondent_key)
@@ -227,9 +243,169 @@ def plan_batch(submissions: Iterable[ResponseEnriched], stored: Mapping[tuple[st
         consultation.responses += len(new.seen) - (len(old.seen) if old else 0)
         if consultation.as_of is None or new.received_at > consultation.as_of:
             consultation.as_of = new.received_at
-        for row_id, change in ballot_change(old, new).items():
-            plan.rows.setdefault(row_id, RowChange()).add(change)
+        change = ballot_change(old, new)
+        _add_rows(plan.rows, change)
+        if key in excluded:
+            consultation.excluded_respondents += counts(new) - counts(old)
+            _add_rows(plan.excluded_rows, change)
     return plan
+
+
+def _add_rows(into: dict[RowId, RowChange], changes: Mapping[RowId, RowChange], sign: int = 1) -> None:
+    for row_id, change in changes.items():
+        into.setdefault(row_id, RowChange()).add(change, sign)
+
+
+# --- exclusions -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """Staff's latest decision on one flagged cluster, as scoring applied it."""
+
+    consultation_id: str
+    cluster_id: str
+    decision: Decision
+    respondent_keys: frozenset[str]
+    position: int  # offset of the decision in its partition (one per key): a later one replaces it
+    decided: ExclusionDecided | None = None  # None once forgotten (a tombstone on the topic)
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return self.consultation_id, self.cluster_id
+
+    @property
+    def excludes(self) -> bool:
+        return self.decision is Decision.EXCLUDE
+
+
+def cluster_of(decided: ExclusionDecided, position: int) -> Cluster:
+    """The cluster as a decision leaves it."""
+    return Cluster(
+        consultation_id=decided.consultation_id,
+        cluster_id=decided.cluster_id,
+        decision=decided.decision,
+        respondent_keys=frozenset(decided.respondent_keys),
+        position=position,
+        decided=decided,
+    )
+
+
+def forgotten(consultation_id: str, cluster_id: str, position: int) -> Cluster:
+    """A cluster whose decision was deleted from the topic: nobody is set aside for it."""
+    return Cluster(consultation_id, cluster_id, Decision.CLEAR, frozenset(), position)
+
+
+def newer_decisions(decisions: Iterable[Cluster], stored: Mapping[tuple[str, str], Cluster]) -> list[Cluster]:
+    """The latest decision on each cluster, where it is later than the one stored: a redelivered or
+    older decision changes nothing."""
+    latest: dict[tuple[str, str], Cluster] = {}
+    for cluster in decisions:
+        current = latest.get(cluster.key) or stored.get(cluster.key)
+        if current is None or cluster.position > current.position:
+            latest[cluster.key] = cluster
+    return sorted(latest.values(), key=lambda c: c.key)
+
+
+def attribution(clusters: Iterable[Cluster]) -> dict[tuple[str, str], str]:
+    """Each respondent set aside and the cluster they are attributed to: they stay out while any
+    cluster listing them is excluded, attributed to the smallest such cluster id."""
+    attributed: dict[tuple[str, str], str] = {}
+    for cluster in sorted(clusters, key=lambda c: c.key):
+        if cluster.excludes:
+            for respondent_key in cluster.respondent_keys:
+                attributed.setdefault((cluster.consultation_id, respondent_key), cluster.cluster_id)
+    return attributed
+
+
+def respondents_touched(
+    decisions: Iterable[Cluster], stored: Mapping[tuple[str, str], Cluster]
+) -> set[tuple[str, str]]:
+    """Respondents whose attribution these decisions may change: those listed before or after."""
+    touched = set()
+    for cluster in decisions:
+        before = stored.get(cluster.key)
+        for respondent_key in cluster.respondent_keys | (before.respondent_keys if before else frozenset()):
+            touched.add((cluster.consultation_id, respondent_key))
+    return touched
+
+
+@dataclass
+class ExclusionPlan:
+    """Everything a batch of decisions changes, to be written atomically."""
+
+    clusters: list[Cluster] = field(default_factory=list)
+    respondents: dict[tuple[str, str], str | None] = field(default_factory=dict)  # new attribution; None: back in
+    excluded_rows: dict[RowId, RowChange] = field(default_factory=dict)
+    excluded_respondents: dict[str, int] = field(default_factory=dict)  # change of the count, per consultation
+    excluded_clusters: dict[str, int] = field(default_factory=dict)  # clusters excluded now, per consultation
+
+    @property
+    def consultations(self) -> set[str]:
+        return {c.consultation_id for c in self.clusters}
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.clusters
+
+
+def plan_exclusions(
+    decisions: Iterable[Cluster],
+    stored: Mapping[tuple[str, str], Cluster],
+    attributed: Mapping[tuple[str, str], str],
+    ballots: Mapping[tuple[str, str], Ballot],
+) -> ExclusionPlan:
+    """Apply decisions to the stored clusters (every cluster of their consultations), moving the
+    respondents whose attribution changes (`attributed`: theirs now) and their ballots' contributions
+    in or out of the excluded tallies."""
+    changed = newer_decisions(decisions, stored)
+    plan = ExclusionPlan(clusters=changed)
+    if not changed:
+        return plan
+    clusters = dict(stored) | {c.key: c for c in changed}
+    after = attribution(clusters.values())
+    for consultation_id in plan.consultations:
+        plan.excluded_clusters[consultation_id] = sum(
+            c.excludes for c in clusters.values() if c.consultation_id == consultation_id
+        )
+        plan.excluded_respondents[consultation_id] = 0
+    for key in sorted(respondents_touched(changed, stored)):
+        was, now = attributed.get(key), after.get(key)
+        if was == now:
+            continue
+        plan.respondents[key] = now
+        ballot = ballots.get(key)
+        if ballot is None or (was is None) == (now is None):
+            continue  # no ballot yet, or only the cluster it is attributed to changes
+        sign = 1 if now is not None else -1
+        plan.excluded_respondents[key[0]] += sign * counts(ballot)
+        _add_rows(plan.excluded_rows, contributions(ballot), sign)
+    plan.excluded_rows = {row_id: change for row_id, change in plan.excluded_rows.items() if not change.is_null()}
+    return plan
+
+
+def exclusions_in_force(
+    clusters: Iterable[Cluster], attributed: Mapping[str, str], ballots: Iterable[Ballot]
+) -> list[ExclusionInForce]:
+    """The clusters excluded now, by id, each with the counted ballots of the respondents attributed to it."""
+    set_aside: Counter[str] = Counter()
+    for ballot in ballots:
+        if counts(ballot) and ballot.respondent_key in attributed:
+            set_aside[attributed[ballot.respondent_key]] += 1
+    return [
+        ExclusionInForce(
+            cluster_id=cluster.cluster_id,
+            reason=cluster.decided.reason,
+            signals=cluster.decided.signals,
+            first_at=cluster.decided.first_at,
+            last_at=cluster.decided.last_at,
+            datasets=cluster.decided.datasets,
+            respondents=set_aside[cluster.cluster_id],
+            settings=cluster.decided.settings,
+        )
+        for cluster in sorted(clusters, key=lambda c: c.cluster_id)
+        if cluster.excludes and cluster.decided is not None
+    ]
 
 
 # --- reading ------------------------------------------------------------------------------------
@@ -325,6 +501,18 @@ def rank(
         )
         for position, (score, respondents, row, by_profile, improvements, priorities) in enumerate(ranked, start=1)
     ]
+
+
+def filtered(raw: Iterable[StoredRow], excluded: Iterable[StoredRow]) -> list[StoredRow]:
+    """The raw rows less the contributions of the respondents set aside."""
+    aside = {row.key: row.counts for row in excluded}
+    rows = []
+    for row in raw:
+        counts = dict(row.counts)
+        for name, n in aside.get(row.key, {}).items():
+            counts[name] = counts.get(name, 0) - n
+        rows.append(replace(row, counts={name: n for name, n in counts.items() if n}))
+    return rows
 
 
 def with_catalogue(rows: Iterable[RankingRow], current: Callable[[str], DatasetSummary | None]) -> list[RankingRow]:

@@ -1,4 +1,5 @@
-"""Scoring's subscriber: decode a batch of enriched responses, fold it into the ballots, commit."""
+"""Scoring's subscribers: decode a batch of enriched responses, fold it into the ballots, commit; decode a
+batch of staff's exclusion decisions, move the respondents they set aside, commit."""
 
 import asyncio
 import logging
@@ -9,15 +10,24 @@ from typing import Any
 
 from aiokafka import ConsumerRecord
 from faststream.kafka import KafkaRouter
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from pydantic import BaseModel, ValidationError
 
-from services.scoring.domain import BatchPlan, plan_batch
+from services.scoring.domain import (
+    BatchPlan,
+    Cluster,
+    ExclusionPlan,
+    cluster_of,
+    forgotten,
+    plan_batch,
+    plan_exclusions,
+    respondents_touched,
+)
 from services.scoring.repository import BallotConflict, ScoringRepository
 from services.scoring.settings import ScoringSettings
-from shared.contracts import ConsultationDefined, ResponseEnriched, utc_now
+from shared.contracts import ConsultationDefined, ExclusionDecided, ResponseEnriched, utc_now
 from shared.kafka import EventPublisher, batch_subscriber, dead_letter, record_key, retry_in_place
-from shared.topics import DEAD_LETTERS, RESPONSES_ENRICHED
+from shared.topics import DEAD_LETTERS, EXCLUSIONS, RESPONSES_ENRICHED
 
 SERVICE = "scoring"
 MAX_CONFLICT_RETRIES = 20
@@ -42,6 +52,25 @@ class ScoringMetrics:
         self.batch_retries = Counter(
             "scoring_batch_retries_total",
             "Attempts to store a batch that failed and were retried in place (MongoDB unavailable, blocked…).",
+            registry=registry,
+        )
+        self.exclusion_decisions = Counter(
+            "scoring_exclusion_decisions_total",
+            "Staff's decisions on flagged clusters consumed, by decision and outcome "
+            "(applied; stale: redelivered or older than the one applied).",
+            ["decision", "outcome"],
+            registry=registry,
+        )
+        self.respondents_moved = Counter(
+            "scoring_excluded_respondent_moves_total",
+            "Respondents attributed to an excluded cluster (newly, or to another one) or put back (restored), "
+            "by decisions applied.",
+            ["direction"],
+            registry=registry,
+        )
+        self.excluded_respondents = Gauge(
+            "scoring_excluded_respondents",
+            "Counted respondents set aside, in the consultation a decision last changed.",
             registry=registry,
         )
         self.batch_seconds = Histogram("scoring_batch_seconds", "Time to fold and commit one batch.", registry=registry)
@@ -78,13 +107,16 @@ def decode_batch(
 async def store_batch(
     repository: ScoringRepository, submissions: Sequence[ResponseEnriched], metrics: ScoringMetrics
 ) -> BatchPlan:
-    """Plan against the stored ballots and commit; re-plan when another writer got there first."""
+    """Plan against the stored ballots and exclusions and commit; re-plan when another writer got there first."""
     keys = {(s.response.consultation_id, s.response.respondent_key) for s in submissions}
     for attempt in range(MAX_CONFLICT_RETRIES):
+        # Read the guards first: a decision applied after this read moves them, and the write then aborts.
+        guards = await repository.exclusion_guards(key[0] for key in keys)
+        excluded = await repository.load_attribution(keys) if any(guards.values()) else {}
         stored = await repository.load_ballots(keys)
-        plan = plan_batch(submissions, stored)
+        plan = plan_batch(submissions, stored, excluded.keys())
         try:
-            await repository.apply(plan)
+            await repository.apply(plan, guards)
             return plan
         except BallotConflict:
             metrics.conflicts.inc()
@@ -104,6 +136,55 @@ async def store_until_committed(
     return await retry_in_place(
         lambda: store_batch(repository, submissions, metrics), stopping, logger, metrics.batch_retries.inc
     )
+
+
+def decode_decisions(
+    records: Sequence[ConsumerRecord[bytes, bytes]],
+) -> tuple[list[Cluster], list[tuple[str | None, BaseModel]]]:
+    """Each decision with its offset (a tombstone forgets its cluster), and dead letters."""
+    decisions: list[Cluster] = []
+    dead: list[tuple[str | None, BaseModel]] = []
+    for record in records:
+        key = record_key(record)
+        if record.value is None:
+            consultation_id, _, cluster_id = (key or "").rpartition(":")
+            if consultation_id and cluster_id:
+                decisions.append(forgotten(consultation_id, cluster_id, record.offset))
+            else:
+                dead.append(
+                    (key, dead_letter(SERVICE, record, "a tombstone whose key is not <consultation>:<cluster>"))
+                )
+            continue
+        try:
+            decided = ExclusionDecided.model_validate_json(record.value)
+        except ValidationError as error:
+            dead.append((key, dead_letter(SERVICE, record, f"not an {ExclusionDecided.__name__}: {error}")))
+            continue
+        decisions.append(cluster_of(decided, record.offset))
+    return decisions, dead
+
+
+async def store_decisions(
+    repository: ScoringRepository, decisions: Sequence[Cluster], metrics: ScoringMetrics
+) -> ExclusionPlan:
+    """Plan the decisions against the stored clusters, attributions and ballots, and commit; re-plan when
+    scoring (responses) or another replica changed the consultation meanwhile."""
+    consultation_ids = {d.consultation_id for d in decisions}
+    for attempt in range(MAX_CONFLICT_RETRIES):
+        # Read the revisions first: any change committed after this read moves them, and the write aborts.
+        revisions = {cid: (await repository.totals(cid)).revision for cid in sorted(consultation_ids)}
+        clusters = await repository.load_clusters(consultation_ids)
+        touched = respondents_touched(decisions, clusters)
+        attributed = await repository.load_attribution(touched)
+        ballots = await repository.load_ballots(touched)
+        plan = plan_exclusions(decisions, clusters, attributed, ballots)
+        try:
+            await repository.apply_exclusions(plan, revisions)
+            return plan
+        except BallotConflict:
+            metrics.conflicts.inc()
+            await asyncio.sleep(0.01 * (attempt + 1))
+    raise RuntimeError(f"exclusions still conflicting after {MAX_CONFLICT_RETRIES} attempts")
 
 
 def _freshness(metrics: ScoringMetrics, received: Sequence[datetime]) -> None:
@@ -136,5 +217,44 @@ def build_router(
         metrics.dead_letters.inc(len(dead))
         metrics.batch_seconds.observe(time.perf_counter() - started)
         _freshness(metrics, [s.response.received_at for s in submissions])
+
+    # Same consumer group as the responses: the publisher reads the group's progress on both topics.
+    @batch_subscriber(router, EXCLUSIONS, settings.consumer_group, settings.batch_max_records)
+    async def apply_decisions(records: Any) -> None:
+        decisions, dead = decode_decisions(records)
+        plan = await retry_in_place(
+            lambda: store_decisions(repository, decisions, metrics), stopping, logger, metrics.batch_retries.inc
+        )
+        await publisher.publish(DEAD_LETTERS, dead)
+        metrics.dead_letters.inc(len(dead))
+        applied = {(c.key, c.position) for c in plan.clusters}
+        for decision in decisions:
+            outcome = "applied" if (decision.key, decision.position) in applied else "stale"
+            metrics.exclusion_decisions.labels(decision.decision.value, outcome).inc()
+        moved = plan.respondents.values()
+        metrics.respondents_moved.labels("attributed").inc(sum(c is not None for c in moved))
+        metrics.respondents_moved.labels("restored").inc(sum(c is None for c in moved))
+        for cluster in plan.clusters:
+            logger.info(
+                "exclusion decision applied",
+                extra={
+                    "consultation_id": cluster.consultation_id,
+                    "cluster_id": cluster.cluster_id,
+                    "decision": cluster.decision.value,
+                    "listed_respondents": len(cluster.respondent_keys),
+                    "offset": cluster.position,
+                },
+            )
+        for consultation_id in sorted(plan.consultations):
+            totals = await repository.totals(consultation_id)
+            metrics.excluded_respondents.set(totals.excluded_respondents)
+            logger.info(
+                "exclusions in force",
+                extra={
+                    "consultation_id": consultation_id,
+                    "excluded_clusters": totals.excluded_clusters,
+                    "excluded_respondents": totals.excluded_respondents,
+                },
+            )
 
     return router

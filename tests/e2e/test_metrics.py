@@ -27,6 +27,10 @@ MOVE_UNDER_FAULTS_ONLY = {
     "backoffice_batch_retries_total",
     # Moves when a commitment is recorded for a respondent who opted in: tests/e2e/test_followup.py checks it.
     "backoffice_followup_emails_total",
+    # Move when staff decide on a flagged cluster: tests/e2e/test_scoring_exclusions.py checks them.
+    "scoring_exclusion_decisions_total",
+    "scoring_excluded_respondent_moves_total",
+    "scoring_excluded_respondents",
 }
 
 

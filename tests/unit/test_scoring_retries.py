@@ -2,12 +2,12 @@
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Mapping
 
 import pytest
 from prometheus_client import CollectorRegistry
 
-from services.scoring.domain import Ballot, BatchPlan, StoredRow
+from services.scoring.domain import Ballot, BatchPlan, Cluster, ExclusionPlan, StoredRow
 from services.scoring.handlers import ScoringMetrics, store_until_committed
 from services.scoring.repository import Totals
 from shared.contracts import Priority, RankingKind
@@ -24,13 +24,31 @@ class FlakyRepository:
     async def load_ballots(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], Ballot]:
         return {}
 
-    async def apply(self, plan: BatchPlan) -> None:
+    async def exclusion_guards(self, consultation_ids: Iterable[str]) -> dict[str, int]:
+        return dict.fromkeys(consultation_ids, 0)
+
+    async def load_attribution(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], str]:
+        return {}
+
+    async def apply(self, plan: BatchPlan, guards: Mapping[str, int]) -> None:
         if self.failures:
             self.failures -= 1
             raise ConnectionError("MongoDB unreachable")
         self.applied.append(plan)
 
+    async def load_clusters(self, consultation_ids: Iterable[str]) -> dict[tuple[str, str], Cluster]:
+        return {}
+
+    async def attribution(self, consultation_id: str) -> dict[str, str]:
+        return {}
+
+    async def apply_exclusions(self, plan: ExclusionPlan, revisions: Mapping[str, int]) -> None:
+        raise NotImplementedError
+
     async def rows(self, consultation_id: str, kind: RankingKind) -> list[StoredRow]:
+        return []
+
+    async def excluded_rows(self, consultation_id: str, kind: RankingKind) -> list[StoredRow]:
         return []
 
     async def totals(self, consultation_id: str) -> Totals:
