@@ -15,6 +15,7 @@ from pymongo.errors import ConnectionFailure, ExecutionTimeout, WTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from shared.asyncapi import asyncapi_router
 from shared.metrics import metrics_endpoint
 
 PROBLEM_JSON = "application/problem+json"
@@ -201,11 +202,13 @@ def service_app(
     ready_checks: Mapping[str, ReadyCheck],
     registry: CollectorRegistry,
 ) -> FastAPI:
-    """A service's FastAPI app with problem details, `/healthz`, `/readyz` and `/metrics`."""
+    """A service's FastAPI app with problem details, `/healthz`, `/readyz`, `/metrics` and the AsyncAPI
+    document of the topics (`/asyncapi.json`, `/asyncapi`)."""
     app = FastAPI(title=f"Consultation Open Data — {service}", version="1", lifespan=lifespan)
     install_problem_handlers(app)
     _document_validation_errors_as_problems(app)
     app.include_router(health_router(ready_checks))
+    app.include_router(asyncapi_router(service))
     app.add_route("/metrics", metrics_endpoint(registry), methods=["GET"], include_in_schema=False)
     app.add_middleware(HttpMetrics, registry=registry)
     return app

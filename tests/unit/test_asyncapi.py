@@ -2,14 +2,20 @@
 and every document valid against the AsyncAPI 3.0 JSON Schema of npm `@asyncapi/specs`."""
 
 import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import yaml
+from fastapi import FastAPI
 from jsonschema import Draft7Validator
+from prometheus_client import CollectorRegistry
 
 from shared.asyncapi import FLOWS, SERVICES, document, render_html, to_yaml
+from shared.http import service_app
 from shared.topics import TOPICS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -92,3 +98,20 @@ def test_the_page_shows_every_channel_and_schema_without_script() -> None:
         assert f"<code>{channel['address']}</code>" in page
     for name in doc["components"]["schemas"]:
         assert f'id="schema-{name}"' in page
+
+
+@asynccontextmanager
+async def no_lifespan(_: FastAPI) -> AsyncIterator[None]:
+    yield
+
+
+async def test_every_service_app_serves_its_document_and_page() -> None:
+    app = service_app("catalogue", no_lifespan, {}, CollectorRegistry())
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://service") as client:
+        served = await client.get("/asyncapi.json")
+        page = await client.get("/asyncapi")
+    assert served.status_code == 200
+    assert served.json() == as_json(document("catalogue"))
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
+    assert "/asyncapi" not in str(app.openapi()["paths"])
