@@ -12,8 +12,10 @@ install:
 run: install
 	@$(RUN) python -m deploy.local.run
 
+# The quick suites first (no network, seconds); Kafka and SecantusDB start only if they passed.
 test: install lint
-	$(RUN) pytest
+	$(RUN) pytest tests/unit tests/service
+	$(RUN) pytest tests/deploy tests/integration tests/e2e
 
 lint:
 	$(RUN) ruff check .

@@ -268,4 +268,5 @@ class BrokerPublisher:
 async def keep_records(message: KafkaMessage) -> Any:
     """Decoder handing a batch handler its raw records, so it decodes (or dead-letters) each one."""
     raw = message.raw_message
-    return list(raw) if isinstance(raw, tuple) else [raw]
+    # aiokafka hands a batch as a tuple, FastStream's TestKafkaBroker as a list.
+    return list(raw) if isinstance(raw, tuple | list) else [raw]

@@ -85,6 +85,36 @@ class FollowUps:
         self.logger.info("follow-up ended by the respondent", extra={"subscription_id": subscription_id})
 
 
+def _message(status: int, title: str, detail: str) -> HTMLResponse:
+    return public_page("message.html", status, title=title, detail=detail)
+
+
+def _unavailable() -> HTMLResponse:
+    return _message(
+        503,
+        "Service indisponible / Service unavailable",
+        "Votre demande n'a pas pu être enregistrée ; rien n'a été conservé. Réessayez dans quelques "
+        "instants. / Your request could not be stored; nothing was recorded. Please retry in a moment.",
+    )
+
+
+def _bad_link() -> HTMLResponse:
+    return _message(
+        403,
+        "Lien non valide / Invalid link",
+        "Ce lien de désabonnement n'est pas valide : utilisez celui du dernier courriel reçu. / This "
+        "unsubscribe link is not valid: use the one in the latest e-mail you received.",
+    )
+
+
+def _not_found() -> HTMLResponse:
+    return _message(
+        404,
+        "Réponse introuvable / Response not found",
+        "Nous ne retrouvons pas votre réponse. / We cannot find your response.",
+    )
+
+
 def followup_router(
     followups: FollowUps,
     consultations: Callable[[str], ConsultationDefined | None],
@@ -93,25 +123,6 @@ def followup_router(
     router = APIRouter(include_in_schema=False)
     page = public_page
 
-    def message(status: int, title: str, detail: str) -> HTMLResponse:
-        return page("message.html", status, title=title, detail=detail)
-
-    def unavailable() -> HTMLResponse:
-        return message(
-            503,
-            "Service indisponible / Service unavailable",
-            "Votre demande n'a pas pu être enregistrée ; rien n'a été conservé. Réessayez dans quelques "
-            "instants. / Your request could not be stored; nothing was recorded. Please retry in a moment.",
-        )
-
-    def bad_link() -> HTMLResponse:
-        return message(
-            403,
-            "Lien non valide / Invalid link",
-            "Ce lien de désabonnement n'est pas valide : utilisez celui du dernier courriel reçu. / This "
-            "unsubscribe link is not valid: use the one in the latest e-mail you received.",
-        )
-
     @router.post("/consultations/{consultation_id}/suivi")
     async def request_followup(consultation_id: str, request: Request) -> Response:
         consultation = consultations(consultation_id)
@@ -119,11 +130,7 @@ def followup_router(
         token = str(fields.get("token") or "")
         typed = str(fields.get("email") or "").strip()
         if consultation is None or not TOKEN.match(token):
-            return message(
-                404,
-                "Réponse introuvable / Response not found",
-                "Nous ne retrouvons pas votre réponse. / We cannot find your response.",
-            )
+            return _not_found()
 
         def again(error: str, status: int) -> HTMLResponse:
             return page(
@@ -147,11 +154,7 @@ def followup_router(
         try:
             await followups.request(consultation_id, token, email)
         except UnknownRespondent:
-            return message(
-                404,
-                "Réponse introuvable / Response not found",
-                "Nous ne retrouvons pas votre réponse. / We cannot find your response.",
-            )
+            return _not_found()
         except NothingToFollow:
             return again(
                 "Votre réponse ne demande aucun jeu de données : il n'y a rien à suivre. / Your response asks "
@@ -159,13 +162,13 @@ def followup_router(
                 422,
             )
         except Unavailable:
-            return unavailable()
+            return _unavailable()
         return page("followup_thanks.html", consultation=consultation)
 
     @router.get(UNSUBSCRIBE_PATH + "/{subscription_id}")
     async def unsubscribe_page(subscription_id: str, jeton: str = "") -> Response:
         if not SUBSCRIPTION_ID.match(subscription_id) or not followups.key.token_is_valid(subscription_id, jeton):
-            return bad_link()
+            return _bad_link()
         return page("unsubscribe.html", subscription_id=subscription_id, jeton=jeton, path=UNSUBSCRIBE_PATH)
 
     @router.post(UNSUBSCRIBE_PATH + "/{subscription_id}")
@@ -174,12 +177,12 @@ def followup_router(
         fields = await request.form()
         jeton = str(fields.get("jeton") or request.query_params.get("jeton") or "")
         if not SUBSCRIPTION_ID.match(subscription_id) or not followups.key.token_is_valid(subscription_id, jeton):
-            return bad_link()
+            return _bad_link()
         try:
             await followups.end(subscription_id)
         except Unavailable:
-            return unavailable()
-        return message(
+            return _unavailable()
+        return _message(
             200,
             "Vous êtes désabonné / You are unsubscribed",
             "Vous ne recevrez plus de courriel sur ce suivi, et votre adresse va être supprimée. / You will "

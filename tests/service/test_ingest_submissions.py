@@ -1,0 +1,313 @@
+"""Ingest's submission use case, through `Submissions` and through the web form's HTTP routes, with
+in-memory fakes of Kafka, the respondent store, the e-mail identities and the mailer."""
+
+import logging
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from prometheus_client import CollectorRegistry
+from pydantic import SecretStr
+
+from services.ingest.handlers import IngestMetrics, Refused, Submissions
+from services.ingest.outbox import Unavailable
+from services.ingest.settings import IngestSettings
+from services.ingest.web import web_router
+from shared.contracts import (
+    PRIVACY_NOTICE,
+    ConsultationDefined,
+    DatasetCatalogued,
+    DatasetRecord,
+    DatasetStatus,
+    ResponseForm,
+    ResponseSubmitted,
+)
+from shared.kafka import StateView
+from shared.topics import CATALOGUE_DATASETS, CONSULTATIONS, RESPONSES_SUBMITTED
+from tests.service.fakes import Clock, FakeMailer, FakeProduce, InMemoryEmailIdentity, InMemoryRespondentStore
+
+OPENS = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+CLOSES = datetime(2027, 1, 31, 23, 59, tzinfo=UTC)
+DURING = OPENS + timedelta(days=3)
+SECRET = b"service-test-secret"
+CONSULTATION = ConsultationDefined(
+    event_id="e", occurred_at=OPENS, consultation_id="c1", title="Consultation", opens_at=OPENS, closes_at=CLOSES
+)
+STATUSES = {"d-closed": DatasetStatus.NOT_OPEN, "d-open": DatasetStatus.OPEN}
+
+
+class Ingest:
+    """`Submissions` wired to fakes, as `create_app` wires it to Kafka and MongoDB."""
+
+    def __init__(self, now: datetime = DURING) -> None:
+        self.clock = Clock(now)
+        self.produce = FakeProduce()
+        self.store = InMemoryRespondentStore()
+        self.identity = InMemoryEmailIdentity()
+        self.mailer = FakeMailer()
+        self.registry = CollectorRegistry()
+        self.retired: set[str] = set()
+        self.submissions = Submissions(
+            SECRET,
+            {"c1": CONSULTATION}.get,
+            lambda d: None if d in self.retired else STATUSES.get(d),
+            self.produce,
+            self.store,
+            IngestMetrics(self.registry),
+            logging.getLogger("test.ingest"),
+            self.identity,
+            self.mailer,
+            lambda cid, pending_id, signature: (
+                f"https://example.test/{cid}/confirmation/{pending_id}?jeton={signature}"
+            ),
+            clock=self.clock,
+        )
+
+    def outcome(self, name: str) -> float:
+        return self.registry.get_sample_value("ingest_responses_total", {"outcome": name}) or 0.0
+
+
+def form(**fields: Any) -> ResponseForm:
+    body: dict[str, Any] = {
+        "respondent": {"profile": "journalist"},
+        "open_requests": [{"dataset_id": "d-closed", "priority": "essential"}],
+        "consent": {"accepted": True, "notice": PRIVACY_NOTICE},
+    }
+    return ResponseForm.model_validate(body | fields)
+
+
+async def test_an_accepted_response_is_in_kafka_once_with_a_token_and_remembered_for_replay() -> None:
+    ingest = Ingest()
+    receipt = await ingest.submissions.submit("c1", form(), "key-1")
+    [(topic, key, event)] = ingest.produce.committed
+    assert topic == RESPONSES_SUBMITTED
+    assert isinstance(event, ResponseSubmitted)
+    assert (event.response_id, event.received_at, event.consultation_id) == (receipt.response_id, DURING, "c1")
+    assert key.startswith("c1")
+    assert receipt.respondent_token
+    assert receipt.respondent_token not in event.model_dump_json()
+    assert not receipt.replayed
+    assert ingest.store.answers[("c1", event.respondent_key)].keys() == {receipt.response_id}
+    assert ingest.outcome("accepted") == 1
+
+
+@pytest.mark.parametrize(
+    ("now", "window"),
+    [(OPENS - timedelta(milliseconds=1), "not_yet_open"), (CLOSES, "closed"), (CLOSES + timedelta(days=1), "closed")],
+)
+async def test_outside_the_window_nothing_reaches_kafka(now: datetime, window: str) -> None:
+    ingest = Ingest(now)
+    with pytest.raises(Refused) as refused:
+        await ingest.submissions.submit("c1", form(), None)
+    assert refused.value.status == 409
+    assert refused.value.extensions["window"] == window
+    assert ingest.produce.committed == []
+    assert ingest.outcome(window) == 1
+
+
+async def test_the_first_and_last_instants_of_the_window_are_open() -> None:
+    for now in (OPENS, CLOSES - timedelta(milliseconds=1)):
+        ingest = Ingest(now)
+        await ingest.submissions.submit("c1", form(), None)
+        assert len(ingest.produce.committed) == 1
+
+
+async def test_an_unknown_consultation_is_not_found() -> None:
+    ingest = Ingest()
+    with pytest.raises(Refused) as refused:
+        await ingest.submissions.submit("nope", form(), None)
+    assert refused.value.status == 404
+    assert ingest.produce.committed == []
+
+
+async def test_a_retry_with_the_same_key_is_answered_as_the_first_time_and_produced_once() -> None:
+    ingest = Ingest()
+    first = await ingest.submissions.submit("c1", form(), "key-1")
+    ingest.clock.now = DURING + timedelta(seconds=30)
+    retry = await ingest.submissions.submit("c1", form(), "key-1")
+    assert retry.replayed
+    assert (retry.response_id, retry.respondent_token, retry.received_at) == (
+        first.response_id,
+        first.respondent_token,
+        first.received_at,
+    )
+    assert len(ingest.produce.committed) == 1
+    assert (ingest.outcome("accepted"), ingest.outcome("replayed")) == (1, 1)
+
+
+async def test_a_response_id_reused_for_another_body_is_refused() -> None:
+    ingest = Ingest()
+    await ingest.submissions.submit("c1", form(response_id="resp-0001"), None)
+    other = form(response_id="resp-0001", open_requests=[{"dataset_id": "d-closed", "priority": "useful"}])
+    with pytest.raises(Refused) as refused:
+        await ingest.submissions.submit("c1", other, None)
+    assert refused.value.status == 422
+    assert [e.pointer for e in refused.value.errors] == ["/response_id"]
+    assert len(ingest.produce.committed) == 1
+
+
+async def test_datasets_unknown_retired_or_in_the_wrong_list_are_refused_field_by_field() -> None:
+    ingest = Ingest()
+    ingest.retired.add("d-closed")
+    bad = form(
+        open_requests=[
+            {"dataset_id": "d-closed", "priority": "essential"},
+            {"dataset_id": "d-open", "priority": "useful"},
+            {"dataset_id": "d-unknown", "priority": "useful"},
+        ]
+    )
+    with pytest.raises(Refused) as refused:
+        await ingest.submissions.submit("c1", bad, None)
+    assert refused.value.status == 422
+    assert [e.pointer for e in refused.value.errors] == [f"/open_requests/{i}/dataset_id" for i in range(3)]
+    assert ingest.produce.committed == []
+    assert ingest.outcome("invalid") == 1
+
+
+async def test_a_token_ingest_did_not_issue_is_refused() -> None:
+    ingest = Ingest()
+    forged = form(respondent={"profile": "journalist", "token": "A" * 43})
+    with pytest.raises(Refused) as refused:
+        await ingest.submissions.submit("c1", forged, None)
+    assert [e.pointer for e in refused.value.errors] == ["/respondent/token"]
+    assert ingest.produce.committed == []
+
+
+async def test_an_amendment_with_the_token_is_the_same_respondent() -> None:
+    ingest = Ingest()
+    first = await ingest.submissions.submit("c1", form(), None)
+    assert first.respondent_token
+    amended = form(
+        respondent={"profile": "journalist", "token": first.respondent_token},
+        open_requests=[{"dataset_id": "d-closed", "priority": "useful"}],
+    )
+    await ingest.submissions.submit("c1", amended, None)
+    one, two = ingest.produce.events()
+    assert one.respondent_key == two.respondent_key
+    assert one.response_id != two.response_id
+
+
+async def test_when_kafka_does_not_acknowledge_nothing_is_remembered_and_a_retry_is_accepted() -> None:
+    ingest = Ingest()
+    ingest.produce.fail = True
+    with pytest.raises(Unavailable):
+        await ingest.submissions.submit("c1", form(), "key-1")
+    assert ingest.store.answers == {}
+    assert ingest.outcome("kafka_unavailable") == 1
+    ingest.produce.fail = False
+    receipt = await ingest.submissions.submit("c1", form(), "key-1")
+    assert not receipt.replayed
+    assert len(ingest.produce.committed) == 1
+
+
+async def test_a_store_failure_after_kafka_committed_still_accepts_the_response() -> None:
+    ingest = Ingest()
+    ingest.store.fail = True
+    receipt = await ingest.submissions.submit("c1", form(), None)
+    assert not receipt.replayed
+    assert len(ingest.produce.committed) == 1
+    assert ingest.outcome("accepted") == 1
+
+
+async def test_an_address_that_answered_before_is_held_until_its_link_is_followed() -> None:
+    ingest = Ingest()
+    with_email = {"profile": "journalist", "email": "someone@example.org"}
+    first = await ingest.submissions.submit("c1", form(respondent=with_email), None)
+    held = await ingest.submissions.submit(
+        "c1", form(respondent=with_email, open_requests=[{"dataset_id": "d-closed", "priority": "useful"}]), None
+    )
+    assert held.pending
+    assert held.respondent_token is None
+    assert len(ingest.produce.committed) == 1  # the second answer is not counted yet
+    [(to, _, body)] = ingest.mailer.sent
+    assert to == "someone@example.org"
+    link = next(line for line in body.splitlines() if line.startswith("https://"))
+    pending_id, signature = link.split("/confirmation/")[1].split("?jeton=")
+    with pytest.raises(Refused):
+        await ingest.submissions.confirm("c1", pending_id, signature[::-1])
+    confirmed = await ingest.submissions.confirm("c1", pending_id, signature)
+    first_event, replacing = ingest.produce.events()
+    assert replacing.respondent_key == first_event.respondent_key
+    assert replacing.open_requests[0].priority.value == "useful"
+    assert confirmed.respondent_token == first.respondent_token
+    assert ingest.identity.pending == {}
+
+
+async def test_a_held_answer_whose_link_cannot_be_mailed_is_unavailable() -> None:
+    ingest = Ingest()
+    with_email = {"profile": "journalist", "email": "someone@example.org"}
+    await ingest.submissions.submit("c1", form(respondent=with_email), None)
+    ingest.mailer.fail = True
+    with pytest.raises(Unavailable):
+        await ingest.submissions.submit("c1", form(respondent=with_email), None)
+    assert ingest.outcome("mail_unavailable") == 1
+
+
+async def test_a_withdrawal_is_produced_and_forgets_the_stored_form() -> None:
+    ingest = Ingest()
+    receipt = await ingest.submissions.submit("c1", form(respondent={"profile": "researcher"}), None)
+    assert receipt.respondent_token
+    await ingest.submissions.withdraw("c1", receipt.respondent_token)
+    answered, withdrawn = ingest.produce.events()
+    assert withdrawn.withdrawn
+    assert withdrawn.respondent_key == answered.respondent_key
+    assert withdrawn.profile.value == "researcher"
+    assert ingest.store.forms == {}
+
+
+# --- the web form's HTTP path ---------------------------------------------------------------------
+
+
+def web_client(ingest: Ingest) -> httpx.AsyncClient:
+    """The web form's router with `Submissions` on fakes and the two views filled by hand."""
+    consultations = StateView("unused:9092", CONSULTATIONS, ConsultationDefined, logging.getLogger("test"))
+    consultations.put("c1", CONSULTATION)
+    catalogue = StateView("unused:9092", CATALOGUE_DATASETS, DatasetCatalogued, logging.getLogger("test"))
+    for dataset_id, status in STATUSES.items():
+        record = DatasetRecord(dataset_id=dataset_id, title=f"Title {dataset_id}", status=status, source="test")
+        catalogue.put(
+            dataset_id, DatasetCatalogued(event_id=dataset_id, occurred_at=OPENS, dataset_id=dataset_id, dataset=record)
+        )
+    app = FastAPI()
+    settings = IngestSettings(pseudonym_secret=SecretStr(SECRET.decode()))
+    app.include_router(web_router(settings, ingest.submissions, consultations, catalogue, lambda c, t: f"/{c}?t={t}"))
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://ingest.test")
+
+
+FORM_FIELDS = {
+    "profile": "journalist",
+    "open-d-closed": "essential",
+    "consent": "yes",
+}
+
+
+async def test_the_web_form_shows_the_datasets_and_posting_it_produces_one_response() -> None:
+    ingest = Ingest()
+    async with web_client(ingest) as client:
+        page = await client.get("/consultations/c1")
+        assert page.status_code == 200
+        assert "Title d-closed" in page.text
+        answered = await client.post("/consultations/c1", data=FORM_FIELDS | {"response_id": "web-0001"})
+    assert answered.status_code == 200, answered.text
+    [event] = ingest.produce.events()
+    assert event.response_id == "web-0001"
+    assert [(r.dataset_id, r.priority.value) for r in event.open_requests] == [("d-closed", "essential")]
+
+
+async def test_the_web_form_answers_503_and_keeps_nothing_when_kafka_is_down() -> None:
+    ingest = Ingest()
+    ingest.produce.fail = True
+    async with web_client(ingest) as client:
+        answered = await client.post("/consultations/c1", data=FORM_FIELDS)
+    assert answered.status_code == 503
+    assert ingest.store.answers == {}
+
+
+async def test_the_web_form_refuses_a_closed_consultation() -> None:
+    ingest = Ingest(CLOSES)
+    async with web_client(ingest) as client:
+        assert (await client.get("/consultations/c1")).status_code == 409
+        assert (await client.post("/consultations/c1", data=FORM_FIELDS)).status_code == 409
+    assert ingest.produce.committed == []
