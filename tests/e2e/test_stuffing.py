@@ -148,7 +148,7 @@ async def test_stuffing_is_flagged_set_aside_by_staff_and_published_raw_and_filt
     async def all_consumed() -> bool:
         return await consumed_by_workspace(pipeline) - consumed_before >= len(answers)
 
-    await poll("the workspace consuming every response", all_consumed, deadline_s=90, interval_s=0.5)
+    await poll("the workspace consuming every response", all_consumed, deadline_s=240, interval_s=0.5)
     async with httpx.AsyncClient(timeout=60) as client:
         listed = await client.get(f"{workspace}/v1/consultations/{cid}/clusters", headers=admin)
         assert listed.status_code == 200, listed.text
