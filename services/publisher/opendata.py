@@ -49,6 +49,7 @@ from shared.contracts import (
     Signal,
     Tally,
 )
+from shared.uncertainty import pseudonymous_order
 
 # Text cells starting with one of these are formulas to a spreadsheet (CSV injection); such cells,
 # and those starting with the escape quote itself, are published with a leading "'" (bijective).
@@ -274,12 +275,6 @@ def set_aside_by_reason(exclusions: Iterable[ExclusionInForce]) -> dict[str, int
     for e in exclusions:
         by_reason[e.reason] += e.respondents
     return dict(sorted(by_reason.items(), key=lambda item: (-item[1], item[0])))
-
-
-def pseudonymous_order(consultation_id: str, response_id: str) -> str:
-    """Where a respondent stands in the public archive: a hash, so not the order they answered in, and
-    the same on every replica and after every restart."""
-    return hashlib.sha256(f"{consultation_id}\n{response_id}".encode()).hexdigest()
 
 
 def week_of(day: date) -> date:
