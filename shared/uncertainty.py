@@ -31,17 +31,27 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from shared.contracts import Priority, RankingKind, RankingRow, RankUncertainty
+
 __all__ = [
     "DEFAULT_LEVEL",
+    "STATEMENT",
     "WEIGHTINGS",
+    "Answers",
     "Interval",
     "Table",
+    "alternative_ranks",
     "draws_of",
+    "intervals_of",
+    "method_of",
     "pseudonymous_order",
     "rank_intervals",
     "resampled_ranks",
     "seed_of",
+    "tables_of",
     "tie_groups",
+    "weightings",
+    "with_intervals",
 ]
 
 DEFAULT_LEVEL = 90  # percent
@@ -215,3 +225,96 @@ def rank_intervals(
             for i, b, group in zip(ordered, bounds, groups, strict=True)
         }
     return found
+
+
+# --- rankings ---------------------------------------------------------------------------------------
+
+# One respondent's counted answers: (ranking, row key, priority — to open only).
+Answers = Sequence[tuple[RankingKind, str, Priority | None]]
+
+STATEMENT = {
+    "fr": (
+        "Intervalles de rang : rééchantillonnage (bootstrap) des répondants, la réponse comptée de chacun tirée "
+        "d'un bloc ; chaque rééchantillon tire avec remise la moitié des répondants comptés (arrondie au-dessus), "
+        "numérotés dans l'ordre de l'archive publiée, avec le générateur splitmix64 sur un compteur, à partir de "
+        "la graine publiée ; le classement est refait dans chaque rééchantillon avec la même règle d'égalité. "
+        "L'intervalle d'une ligne va des rangs aux quantiles (1 − niveau)/2 et (1 + niveau)/2 de ses rangs "
+        "rééchantillonnés, élargi pour contenir son rang. Des lignes consécutives dont les intervalles se "
+        "chevauchent sont « trop proches pour être départagées » : un groupe, désigné par le rang de sa première "
+        "ligne."
+    ),
+    "en": (
+        "Rank intervals: a bootstrap over respondents, each one's counted answer drawn as a whole; each resample "
+        "draws with replacement half the counted respondents (rounded up), numbered in the order of the published "
+        "archive, with the splitmix64 generator over a counter from the published seed; the ranking is made again "
+        "in each resample with the same tie-break. A row's interval runs from the (1 − level)/2 to the "
+        "(1 + level)/2 quantile of its resampled ranks, widened to contain its rank. Consecutive rows whose "
+        "intervals overlap are 'too close to call': one group, named by the rank of its first row."
+    ),
+}
+
+
+def weightings() -> dict[str, dict[Priority, int]]:
+    """The alternative weightings of "to open", named."""
+    return {name: dict(zip(Priority, weights, strict=True)) for name, weights in WEIGHTINGS.items()}
+
+
+def method_of(resamples: int, seed: int, level: int = DEFAULT_LEVEL) -> RankUncertainty:
+    """The bootstrap as the method states it."""
+    return RankUncertainty(
+        resamples=resamples, level=level, seed=seed, statement=STATEMENT["en"], weightings=weightings()
+    )
+
+
+def tables_of(respondents: Sequence[Answers], weights: Mapping[Priority, int]) -> dict[RankingKind, Table]:
+    """The three rankings as tables, respondents numbered in the order given; "to open" scored with `weights`."""
+    keys: dict[RankingKind, dict[str, int]] = {kind: {} for kind in RankingKind}
+    triples: dict[RankingKind, list[tuple[int, int, int]]] = {kind: [] for kind in RankingKind}
+    for number, answers in enumerate(respondents):
+        for kind, key, priority in answers:
+            row = keys[kind].setdefault(key, len(keys[kind]))
+            triples[kind].append((number, row, weights[priority] if priority is not None else 1))
+    return {kind: Table.of(list(keys[kind]), triples[kind]) for kind in RankingKind}
+
+
+def intervals_of(
+    respondents: Sequence[Answers], weights: Mapping[Priority, int], resamples: int, seed: int, level: int
+) -> dict[RankingKind, dict[str, Interval]]:
+    """Each row's interval and tie group in the three rankings, the same resamples for all three."""
+    return rank_intervals(len(respondents), tables_of(respondents, weights), resamples, seed, level)
+
+
+def alternative_ranks(respondents: Sequence[Answers]) -> dict[str, dict[str, int]]:
+    """Each "to open" row's rank under each alternative weighting: {row key: {weighting: rank}}."""
+    found: dict[str, dict[str, int]] = {}
+    for name, weights in weightings().items():
+        table = tables_of(respondents, weights)[RankingKind.OPEN]
+        observed = resampled_ranks(len(respondents), {name: table}, 0, 0)[name][0]
+        for key, position in zip(table.keys, observed, strict=True):
+            found.setdefault(key, {})[name] = int(position)
+    return found
+
+
+def with_intervals(
+    rows: Iterable[RankingRow],
+    intervals: Mapping[str, Interval],
+    alternatives: Mapping[str, Mapping[str, int]] | None = None,
+) -> list[RankingRow]:
+    """Rows with their interval and tie group (and ranks under the alternative weightings), by key; a
+    row whose served rank is outside its interval (counted since) has its interval widened to it."""
+    updated = []
+    for row in rows:
+        interval = intervals.get(row.key)
+        if interval is not None:
+            low, high = min(interval.low, row.rank), max(interval.high, row.rank)
+            row = row.model_copy(
+                update={
+                    "rank_interval": (low, high),
+                    "too_close_to_call": interval.too_close_to_call,
+                    "tie_group": interval.tie_group,
+                }
+            )
+        if alternatives is not None and row.key in alternatives:
+            row = row.model_copy(update={"ranks_by_weighting": dict(alternatives[row.key])})
+        updated.append(row)
+    return updated
