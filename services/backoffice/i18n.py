@@ -111,6 +111,17 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "to_improve": ("À améliorer", "To improve"),
     "suggestions": ("Absents du catalogue", "Missing from the catalogue"),
     "rank": ("Rang", "Rank"),
+    "rank_interval": ("Intervalle à {level} %", "{level} % interval"),
+    "too_close": ("trop proche", "too close to call"),
+    "too_close_note": (
+        "Intervalle de rang : rééchantillonnage des répondants ({resamples} tirages, en direct). Des lignes voisines "
+        "dont les intervalles se chevauchent sont trop proches pour être départagées.",
+        "Rank interval: a bootstrap over respondents ({resamples} resamples, live). Neighbouring rows whose "
+        "intervals overlap are too close to call.",
+    ),
+    "other_weights": ("Rang avec d'autres poids", "Rank under other weights"),
+    "equal_weights": ("égaux", "equal"),
+    "essential_only": ("« essentiel » seul", '"essential" only'),
     "dataset": ("Jeu de données", "Dataset"),
     "score": ("Score", "Score"),
     "by_priority": ("Par priorité", "By priority"),

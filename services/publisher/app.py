@@ -91,6 +91,7 @@ def create_app(settings: PublisherSettings) -> FastAPI:
         follow_up=follow_up,
         stored=republisher.changed,
         min_cell=settings.min_cell,
+        resamples=settings.bootstrap_resamples,
     )
 
     @asynccontextmanager

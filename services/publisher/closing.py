@@ -197,8 +197,10 @@ class Closer:
         follow_up: Callable[[ResultsPublished], FollowUp] = lambda _: FollowUp(),
         stored: Callable[[str], None] = lambda _: None,
         min_cell: int = 5,
+        resamples: int = 1000,
     ) -> None:
         self._min_cell = min_cell
+        self._resamples = resamples
         self._consultations = consultations
         self._progress = progress
         self._rankings = rankings
@@ -296,7 +298,7 @@ class Closer:
             everyone = archive_of(ballots)
             archive = counted(everyone, exclusions)
             pages = {kind: await self._rankings.page(cid, kind) for kind in RankingKind}
-            method = Method(pages[RankingKind.OPEN].method.weights, self._code_version, self._min_cell)
+            method = Method(pages[RankingKind.OPEN].method.weights, self._code_version, self._min_cell, self._resamples)
             referenced = {a.dataset_id for r in archive for a in r.answers if a.dataset_id}
             datasets = {d: ref for d in sorted(referenced) if (ref := self._datasets(d)) is not None}
             rankings = compute_rankings(archive, datasets, method.weights)
@@ -322,7 +324,10 @@ class Closer:
             # so every replica and every restart writes the same bytes.
             results, emitted = await self._emitter.emit_once(candidate)
             public = published_results(results, public_archive, method)
-            files = render_files(public, public_archive, method, self._report, self._follow_up(public))
+            # The bootstrap of a large archive takes seconds: not on the event loop.
+            files = await asyncio.to_thread(
+                render_files, public, public_archive, method, self._report, self._follow_up(public)
+            )
             await self._repository.save(results, files)
         # A commitment or excerpt that changed while the files were rendered is in them at the next rendering.
         self._stored(cid)

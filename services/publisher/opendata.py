@@ -49,6 +49,17 @@ from shared.contracts import (
     Signal,
     Tally,
 )
+from shared.uncertainty import (
+    DEFAULT_LEVEL,
+    STATEMENT,
+    WEIGHTINGS,
+    alternative_ranks,
+    intervals_of,
+    method_of,
+    pseudonymous_order,
+    seed_of,
+    with_intervals,
+)
 
 # Text cells starting with one of these are formulas to a spreadsheet (CSV injection); such cells,
 # and those starting with the escape quote itself, are published with a leading "'" (bijective).
@@ -131,6 +142,8 @@ class Method:
     weights: Mapping[Priority, int]
     code_version: str
     min_cell: int = MIN_CELL
+    resamples: int | None = None  # bootstrap resamples of the rank intervals; None: files without intervals
+    level: int = DEFAULT_LEVEL
 
     @property
     def ranking_method(self) -> RankingMethod:
@@ -274,12 +287,6 @@ def set_aside_by_reason(exclusions: Iterable[ExclusionInForce]) -> dict[str, int
     for e in exclusions:
         by_reason[e.reason] += e.respondents
     return dict(sorted(by_reason.items(), key=lambda item: (-item[1], item[0])))
-
-
-def pseudonymous_order(consultation_id: str, response_id: str) -> str:
-    """Where a respondent stands in the public archive: a hash, so not the order they answered in, and
-    the same on every replica and after every restart."""
-    return hashlib.sha256(f"{consultation_id}\n{response_id}".encode()).hexdigest()
 
 
 def week_of(day: date) -> date:
@@ -538,10 +545,42 @@ SECRET = (
 )
 
 
-def _columns(kind: RankingKind) -> list[Column]:
+def _interval_columns(kind: RankingKind) -> list[Column]:
+    interval = f"l'intervalle de rang à 90 % ({METHOD_JSON}) / the rank's bootstrap interval"
+    columns = [
+        Column("rank_low", "integer", "Rang, borne basse", f"Borne basse de {interval}, low end"),
+        Column("rank_high", "integer", "Rang, borne haute", f"Borne haute de {interval}, high end"),
+        Column(
+            "too_close_to_call",
+            "boolean",
+            "Trop proche pour départager",
+            "true : l'intervalle chevauche celui d'un voisin / true: the interval overlaps a neighbour's",
+        ),
+        Column(
+            "tie_group",
+            "integer",
+            "Groupe",
+            "Rang de la première ligne du groupe de lignes indiscernables / rank of the first row of its group",
+        ),
+    ]
+    if kind is RankingKind.OPEN:
+        columns += [
+            Column(
+                f"rank_{name}",
+                "integer",
+                f"Rang, pondération « {name} »",
+                f"Rang avec les poids {weights} (essentiel, important, utile) / rank under these weights",
+            )
+            for name, weights in WEIGHTINGS.items()
+        ]
+    return columns
+
+
+def _columns(kind: RankingKind, uncertain: bool = True) -> list[Column]:
     what = "Identifiant du groupe de suggestions / Suggestion group key" if kind is RankingKind.SUGGESTIONS else ""
     columns = [
         Column("rank", "integer", "Rang", "Position dans le classement, à partir de 1 / 1-based position"),
+        *(_interval_columns(kind) if uncertain else []),
         Column("key", "string", "Clé", what or "Identifiant du jeu de données / Dataset id"),
         Column("dataset_id", "string", "Jeu de données", "Jeu de données du catalogue / Catalogue dataset id"),
         Column("title", "string", "Titre", "Titre / Title"),
@@ -701,15 +740,26 @@ def _csv(columns: Sequence[Column], rows: Iterable[Sequence[object]]) -> bytes:
     return out.getvalue().encode("utf-8")
 
 
-def ranking_csv(kind: RankingKind, rows: Iterable[RankingRow], min_cell: int) -> bytes:
+def _interval_cells(kind: RankingKind, row: RankingRow) -> list[object]:
+    low, high = row.rank_interval or (None, None)
+    close = None if row.too_close_to_call is None else str(row.too_close_to_call).lower()
+    cells: list[object] = [low, high, close, row.tie_group]
+    if kind is RankingKind.OPEN:
+        cells += [row.ranks_by_weighting.get(name) for name in WEIGHTINGS]
+    return cells
+
+
+def ranking_csv(kind: RankingKind, rows: Iterable[RankingRow], min_cell: int, uncertain: bool = True) -> bytes:
     """A ranking as CSV, from rows in full detail: each breakdown cell between 1 and `min_cell - 1`
-    written `s` (suppressed)."""
+    written `s` (suppressed); with the rank intervals unless `uncertain` is false (the form published
+    before they existed)."""
 
     def cell(value: int) -> object:
         return value if shown(value, min_cell) else SUPPRESSED
 
     def line(row: RankingRow) -> list[object]:
-        cells: list[object] = [row.rank, row.key, row.dataset_id, row.title, row.status, row.score, row.respondents]
+        cells: list[object] = [row.rank, *(_interval_cells(kind, row) if uncertain else [])]
+        cells += [row.key, row.dataset_id, row.title, row.status, row.score, row.respondents]
         if kind is RankingKind.OPEN:
             cells += [cell(row.by_priority.get(p, 0)) for p in Priority]
         if kind is RankingKind.IMPROVE:
@@ -720,7 +770,7 @@ def ranking_csv(kind: RankingKind, rows: Iterable[RankingRow], min_cell: int) ->
             cells += [SUPPRESSED if hidden else tally.score, SUPPRESSED if hidden else tally.respondents]
         return cells
 
-    return _csv(_columns(kind), (line(r) for r in rows))
+    return _csv(_columns(kind, uncertain), (line(r) for r in rows))
 
 
 def _json(value: object) -> bytes:
@@ -843,6 +893,7 @@ def method_json(
             "code_version": method.code_version,
             "publication": publication_rules(method.min_cell),
             "detection": detection(exclusions),
+            **({"uncertainty": uncertainty(consultation, method)} if method.resamples is not None else {}),
             "archive": {
                 "respondents": RESPONDENTS_CSV,
                 "answers": ANSWERS_CSV,
@@ -861,6 +912,22 @@ def method_json(
             },
         }
     )
+
+
+def uncertainty(consultation: Consultation, method: Method) -> dict[str, Any]:
+    """The bootstrap of the rank intervals and the alternative weightings, as `methode.json` states them."""
+    return {
+        "resamples": method.resamples,
+        "level": method.level,
+        "seed": seed_of(consultation.consultation_id),
+        "seed_rule": "the first 8 bytes, big-endian, of SHA-256('bootstrap\\n' + consultation_id)",
+        "draws": "half the counted respondents, rounded up, with replacement",
+        "generator": "splitmix64 over a counter: draw j of resample b is respondent "
+        "floor((splitmix64(seed, b * draws + j) >> 32) * respondents / 2**32), respondents numbered in the "
+        f"order of {RESPONDENTS_CSV} (those set aside left out)",
+        "statement": STATEMENT,
+        "weightings": {name: dict(zip((p.value for p in Priority), w, strict=True)) for name, w in WEIGHTINGS.items()},
+    }
 
 
 DETECTION = {
@@ -949,9 +1016,17 @@ def publication_rules(min_cell: int) -> dict[str, Any]:
 EXCLUSION_FIELDS = frozenset({"excluded_respondents", "exclusions"})
 
 
-def results_json(results: ResultsPublished, with_exclusions: bool = True) -> bytes:
-    """`resultats.json`; `with_exclusions=False` in the form published before exclusions existed."""
-    return _json(results.model_dump(mode="json", exclude=None if with_exclusions else set(EXCLUSION_FIELDS)))
+INTERVAL_FIELDS = frozenset({"rank_interval", "too_close_to_call", "tie_group", "ranks_by_weighting"})
+
+
+def results_json(results: ResultsPublished, with_exclusions: bool = True, with_intervals: bool = True) -> bytes:
+    """`resultats.json`; `with_exclusions=False` in the form published before exclusions existed,
+    `with_intervals=False` in the form published before rank intervals existed."""
+    exclude: dict[str, Any] = {} if with_exclusions else dict.fromkeys(EXCLUSION_FIELDS, True)
+    if not with_intervals:
+        exclude |= {kind: {"__all__": set(INTERVAL_FIELDS)} for kind in ("open", "improve", "suggestions")}
+        exclude["method"] = {"uncertainty"}
+    return _json(results.model_dump(mode="json", exclude=exclude or None))
 
 
 def _schema(
@@ -970,11 +1045,13 @@ def _schema(
     return schema
 
 
-def ranking_schema(kind: RankingKind) -> dict[str, Any]:
-    return _schema(_columns(kind), missing=("", SUPPRESSED))
+def ranking_schema(kind: RankingKind, uncertain: bool = True) -> dict[str, Any]:
+    return _schema(_columns(kind, uncertain), missing=("", SUPPRESSED))
 
 
 def datapackage_json(consultation: Consultation, files: Mapping[str, bytes]) -> bytes:
+    uncertain = files[OPEN_CSV].startswith(b"rank,rank_low,")
+
     def resource(name: str, title: str, schema: dict[str, Any], description: str | None = None) -> dict[str, Any]:
         data = files[name]
         return {
@@ -1024,14 +1101,18 @@ def datapackage_json(consultation: Consultation, files: Mapping[str, bytes]) -> 
         ],
         "created": consultation.frozen_at.isoformat(),
         "resources": [
-            resource(OPEN_CSV, "Jeux de données à ouvrir / Datasets to open", ranking_schema(RankingKind.OPEN)),
             resource(
-                IMPROVE_CSV, "Jeux de données à améliorer / Datasets to improve", ranking_schema(RankingKind.IMPROVE)
+                OPEN_CSV, "Jeux de données à ouvrir / Datasets to open", ranking_schema(RankingKind.OPEN, uncertain)
+            ),
+            resource(
+                IMPROVE_CSV,
+                "Jeux de données à améliorer / Datasets to improve",
+                ranking_schema(RankingKind.IMPROVE, uncertain),
             ),
             resource(
                 SUGGESTIONS_CSV,
                 "Jeux de données suggérés / Suggested datasets",
-                ranking_schema(RankingKind.SUGGESTIONS),
+                ranking_schema(RankingKind.SUGGESTIONS, uncertain),
             ),
             resource(RESPONDENTS_CSV, "Répondants / Respondents", respondents_schema),
             resource(ANSWERS_CSV, "Réponses comptées / Counted answers", answers_schema),
@@ -1075,6 +1156,24 @@ def datapackage_json(consultation: Consultation, files: Mapping[str, bytes]) -> 
     return _json(package)
 
 
+def with_uncertainty(
+    rankings: Mapping[RankingKind, list[RankingRow]],
+    respondents: Sequence[Respondent],
+    consultation_id: str,
+    method: Method,
+) -> dict[RankingKind, list[RankingRow]]:
+    """The rankings with each row's rank interval and tie group, over the counted respondents in archive
+    order, and the ranks of "to open" under the alternative weightings."""
+    answers = [[(a.ranking, a.key, a.priority) for a in r.answers] for r in respondents]
+    resamples = method.resamples or 0
+    intervals = intervals_of(answers, method.weights, resamples, seed_of(consultation_id), method.level)
+    alternatives = alternative_ranks(answers)
+    return {
+        kind: with_intervals(rows, intervals[kind], alternatives if kind is RankingKind.OPEN else None)
+        for kind, rows in rankings.items()
+    }
+
+
 def ranking_files(
     event_id: str,
     consultation: Consultation,
@@ -1084,26 +1183,41 @@ def ranking_files(
     exclusions: Sequence[ExclusionInForce] | None,
 ) -> tuple[ResultsPublished, dict[str, bytes]]:
     """The published results and the files the audit recomputes (the rankings, as CSV and as JSON):
-    ranked from the respondents of the public archive not set aside for one of `exclusions`, small
+    ranked from the respondents of the public archive not set aside for one of `exclusions`, with their
+    rank intervals (unless `method.resamples` is None: files published before intervals existed), small
     breakdown cells suppressed. `exclusions=None`: files published before exclusions existed."""
     published = published_exclusions(exclusions or ())
     ranked = counted(archive, published)
     rankings = compute_rankings(ranked, datasets, method.weights)
+    uncertain = method.resamples is not None
+    if uncertain:
+        rankings = with_uncertainty(rankings, ranked, consultation.consultation_id, method)
     shown_rankings = {kind: suppressed(rows, method.min_cell) for kind, rows in rankings.items()}
     results = results_of(
         event_id, consultation, len(ranked), method, shown_rankings, len(archive) - len(ranked), published
     )
-    files = {RANKING_FILES[kind]: ranking_csv(kind, rows, method.min_cell) for kind, rows in rankings.items()}
-    files[RESULTS_JSON] = results_json(results, with_exclusions=exclusions is not None)
+    if uncertain:
+        bootstrap = method_of(method.resamples or 0, seed_of(consultation.consultation_id), method.level)
+        results = results.model_copy(update={"method": results.method.model_copy(update={"uncertainty": bootstrap})})
+    files = {
+        RANKING_FILES[kind]: ranking_csv(kind, rows, method.min_cell, uncertain) for kind, rows in rankings.items()
+    }
+    files[RESULTS_JSON] = results_json(results, with_exclusions=exclusions is not None, with_intervals=uncertain)
     return results, files
 
 
 def published_results(results: ResultsPublished, archive: Sequence[Respondent], method: Method) -> ResultsPublished:
     """The results as published: those frozen at the close, ranked again from the public archive, small
     breakdown cells left out, the clusters set aside as published. Totals are the same; among exact ties
-    of suggestions, an opaque key may order rows differently from the frozen ranking."""
+    of suggestions, an opaque key may order rows differently from the frozen ranking. Without the rank
+    intervals (for the checks and the commitments; `render_files` computes them, once)."""
     return ranking_files(
-        results.event_id, consultation_of(results), archive, datasets_of(results), method, results.exclusions
+        results.event_id,
+        consultation_of(results),
+        archive,
+        datasets_of(results),
+        replace(method, resamples=None),
+        results.exclusions,
     )[0]
 
 
@@ -1241,10 +1355,13 @@ def read_method(data: bytes) -> tuple[Consultation, str, Method]:
         datetime.fromisoformat(c["closes_at"]),
         datetime.fromisoformat(c["frozen_at"]),
     )
+    bootstrap = doc.get("uncertainty")  # none in files published before rank intervals existed
     method = Method(
         {Priority(p): int(w) for p, w in doc["weights"].items()},
         doc["code_version"],
         int(doc["publication"]["min_cell"]),
+        int(bootstrap["resamples"]) if bootstrap else None,
+        int(bootstrap["level"]) if bootstrap else DEFAULT_LEVEL,
     )
     return consultation, c["results_event_id"], method
 

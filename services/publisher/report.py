@@ -92,6 +92,38 @@ def bars(rows: Sequence[RankingRow]) -> list[Bar]:
     return result
 
 
+@dataclass(frozen=True)
+class ErrorBar:
+    row: RankingRow
+    x_low: float
+    x_high: float
+    x_rank: float
+
+
+def error_bars(rows: Sequence[RankingRow]) -> list[ErrorBar]:
+    """The top rows' rank intervals on one rank axis (rank 1 on the left), when they have intervals."""
+    top = [r for r in rows[:TOP] if r.rank_interval is not None]
+    last = max((r.rank_interval[1] for r in top if r.rank_interval), default=1)
+
+    def x(rank: float) -> float:
+        return round(BAR_WIDTH * (rank - 0.5) / last, 2)
+
+    return [
+        ErrorBar(r, x(r.rank_interval[0] - 0.4), x(r.rank_interval[1] + 0.4), x(r.rank))
+        for r in top
+        if r.rank_interval is not None
+    ]
+
+
+def undecided(rows: Sequence[RankingRow]) -> list[list[RankingRow]]:
+    """The groups of rows too close to call that start in the top rows, each in rank order."""
+    groups: dict[int, list[RankingRow]] = {}
+    for row in rows:
+        if row.too_close_to_call and row.tie_group is not None and row.tie_group <= TOP:
+            groups.setdefault(row.tie_group, []).append(row)
+    return [groups[first] for first in sorted(groups)]
+
+
 def participation(archive: Sequence[Respondent]) -> list[tuple[str, int, float]]:
     """Respondents by week of their counted response (its Monday, as the public archive says):
     (week, count, bar height in %)."""
@@ -124,6 +156,11 @@ class ReportRenderer:
             status_labels=STATUS_LABELS,
             open_bars=bars(results.open),
             improve_bars=bars(results.improve),
+            open_errors=error_bars(results.open),
+            improve_errors=error_bars(results.improve),
+            open_undecided=undecided(results.open),
+            improve_undecided=undecided(results.improve),
+            top=TOP,
             suggestions=results.suggestions[:TOP],
             weeks=participation(archive),
             min_cell=min_cell,

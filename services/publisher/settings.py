@@ -26,3 +26,8 @@ class PublisherSettings(ServiceSettings):
     code_version: str = Field(
         default="development", description="Version of the code, published with the method (a git commit)."
     )
+    bootstrap_resamples: int = Field(
+        default=1000,
+        ge=1,
+        description="Bootstrap resamples of the published rank intervals (COD_BOOTSTRAP_RESAMPLES).",
+    )

@@ -14,6 +14,7 @@ from pydantic import Field
 
 from services.scoring.domain import counted_ballot, exclusions_in_force, filtered, method, rank, with_catalogue
 from services.scoring.handlers import SERVICE, ScoringMetrics, build_router
+from services.scoring.intervals import LiveIntervals
 from services.scoring.repository import MongoScoringRepository
 from services.scoring.settings import ScoringSettings
 from shared.contracts import (
@@ -55,6 +56,7 @@ def create_app(settings: ScoringSettings) -> FastAPI:
     metrics = ScoringMetrics(registry)
     mongo = make_mongo_client(settings.mongo_uri, SERVICE)
     repository = MongoScoringRepository(mongo, settings.mongo_database)
+    live_intervals = LiveIntervals(repository, settings.weights, settings.live_resamples)
     consultations = StateView(settings.kafka_bootstrap, CONSULTATIONS, ConsultationDefined, logger)
     catalogue = StateView(settings.kafka_bootstrap, CATALOGUE_DATASETS, DatasetCatalogued, logger)
 
@@ -134,6 +136,11 @@ def create_app(settings: ScoringSettings) -> FastAPI:
             rows = filtered(rows, await repository.excluded_rows(consultation_id, kind))
             respondents -= totals.excluded_respondents
         ranked = rank(kind, rows, settings.weights, profile)
+        items = with_catalogue(ranked[offset : offset + limit], current_dataset)
+        bootstrap = None
+        if profile is None:  # intervals resample the whole ranking, not one profile's part of it
+            computed = await live_intervals.at(consultation_id, view, totals.revision)
+            items, bootstrap = computed.rows(kind, items), computed.method
         page = RankingPage(
             consultation_id=consultation_id,
             kind=kind,
@@ -142,8 +149,8 @@ def create_app(settings: ScoringSettings) -> FastAPI:
             total=len(ranked),
             offset=offset,
             limit=limit,
-            method=method(settings.weights),
-            items=with_catalogue(ranked[offset : offset + limit], current_dataset),
+            method=method(settings.weights, bootstrap),
+            items=items,
             view=view,
             excluded_respondents=totals.excluded_respondents,
         )

@@ -30,9 +30,11 @@ from shared.contracts import (
     RankingKind,
     RankingMethod,
     RankingRow,
+    RankUncertainty,
     ResponseEnriched,
     Tally,
 )
+from shared.uncertainty import Answers, pseudonymous_order
 
 DEFAULT_WEIGHTS: Mapping[Priority, int] = {Priority.ESSENTIAL: 3, Priority.IMPORTANT: 2, Priority.USEFUL: 1}
 RESPONDENTS = "respondents"
@@ -419,10 +421,12 @@ class StoredRow:
     counts: Mapping[TallyField, int]
 
 
-def method(weights: Mapping[Priority, int]) -> RankingMethod:
-    """The published statement of the ranking method with the weights in force."""
+def method(weights: Mapping[Priority, int], uncertainty: RankUncertainty | None = None) -> RankingMethod:
+    """The published statement of the ranking method with the weights in force (and the bootstrap of the
+    rank intervals, when the answer carries them)."""
     return RankingMethod(
         weights=dict(weights),
+        uncertainty=uncertainty,
         formula=(
             "open: score = sum over respondents asking to open the dataset of "
             "weight(priority), with their latest submission only; improve: score = "
@@ -524,3 +528,20 @@ def with_catalogue(rows: Iterable[RankingRow], current: Callable[[str], DatasetS
             row = row.model_copy(update={"title": dataset.title, "status": dataset.status})
         updated.append(row)
     return updated
+
+
+def respondent_answers(
+    consultation_id: str, ballots: Iterable[Ballot], set_aside: Collection[str] = frozenset()
+) -> list[Answers]:
+    """The counted answers of each respondent counted (not withdrawn, not `set_aside`), in the order the
+    published archive numbers them, as the rank intervals resample them."""
+    counted = [b for b in ballots if not b.withdrawn and b.respondent_key not in set_aside]
+    counted.sort(key=lambda b: (pseudonymous_order(consultation_id, b.response_id), b.response_id))
+    return [
+        [
+            *((RankingKind.OPEN, d, p) for d, p in b.open),
+            *((RankingKind.IMPROVE, d, None) for d, _ in b.improve),
+            *((RankingKind.SUGGESTIONS, g, None) for g, _ in b.suggestions),
+        ]
+        for b in counted
+    ]

@@ -14,6 +14,12 @@ class ScoringSettings(ServiceSettings):
     # Small enough that a batch commits well within the group's rebalance timeout.
     batch_max_records: int = Field(default=200, gt=0)
     stream_poll_s: float = Field(default=0.25, gt=0, description="How often a live feed checks for changes.")
+    live_resamples: int = Field(
+        default=200,
+        ge=1,
+        description="Bootstrap resamples of the live rank intervals (COD_LIVE_RESAMPLES); the published ones "
+        "use the publisher's COD_BOOTSTRAP_RESAMPLES.",
+    )
     weights: dict[Priority, int] = Field(
         default={Priority.ESSENTIAL: 3, Priority.IMPORTANT: 2, Priority.USEFUL: 1},
         description='Weight of each priority in "to open", e.g. COD_WEIGHTS=\'{"essential": 3, '

@@ -51,6 +51,7 @@ from shared.contracts.rankings import (
     RankingPage,
     RankingRow,
     RankingView,
+    RankUncertainty,
     Tally,
 )
 from shared.contracts.responses import ResponseEnriched, ResponseSubmitted, SuggestionMatch
@@ -90,6 +91,7 @@ __all__ = [
     "PlatformFeedback",
     "Priority",
     "Profile",
+    "RankUncertainty",
     "RankingKind",
     "RankingMethod",
     "RankingPage",

@@ -46,6 +46,33 @@ class RankingRow(Contract):
     by_improvement: dict[ImprovementKind, int] = Field(
         default_factory=dict, description="Respondents per kind of improvement (improve only)."
     )
+    rank_interval: tuple[int, int] | None = Field(
+        default=None,
+        description="[low, high]: the rank's bootstrap interval at the method's level (low ≤ rank ≤ high); "
+        "null where not computed (a ranking of one profile, results published before intervals existed).",
+    )
+    too_close_to_call: bool | None = Field(
+        default=None, description="Whether the row's interval overlaps a neighbour's: its tie group has other rows."
+    )
+    tie_group: int | None = Field(
+        default=None, description="The rank of the first row of its group of consecutive overlapping intervals."
+    )
+    ranks_by_weighting: dict[str, int] = Field(
+        default_factory=dict,
+        description="To open: the row's rank under each alternative weighting the method names (e.g. equal_weights).",
+    )
+
+
+class RankUncertainty(Contract):
+    """How the rank intervals are computed, so anyone can draw the same resamples."""
+
+    resamples: int = Field(description="Bootstrap resamples.")
+    level: int = Field(description="Level of the intervals, in percent.")
+    seed: int = Field(description="Seed of the generator (from SHA-256 of the consultation id).")
+    statement: str = Field(description="Plain statement of the bootstrap and of 'too close to call'.")
+    weightings: dict[str, dict[Priority, int]] = Field(
+        default_factory=dict, description="Alternative weightings of 'to open' under which each row is ranked too."
+    )
 
 
 class RankingMethod(Contract):
@@ -54,6 +81,9 @@ class RankingMethod(Contract):
     weights: dict[Priority, int] = Field(description="Score of each priority in 'to open'.")
     formula: str = Field(description="Plain statement of the formula.")
     tie_break: str = Field(description="Order among equal scores.")
+    uncertainty: RankUncertainty | None = Field(
+        default=None, description="The bootstrap of the rank intervals; null when none were computed."
+    )
 
 
 class RankingPage(Contract):

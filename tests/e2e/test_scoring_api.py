@@ -31,6 +31,10 @@ async def test_an_unchanged_ranking_answers_304_and_a_changed_one_a_new_etag(pip
         fresh = await client.get(url)
     assert fresh.headers["ETag"] != etag
     assert fresh.json()["items"][0]["key"] == dataset
+    # one respondent, one row: sure of its rank; the bootstrap is stated in the method
+    assert fresh.json()["items"][0]["rank_interval"] == [1, 1]
+    assert fresh.json()["items"][0]["too_close_to_call"] is False
+    assert fresh.json()["method"]["uncertainty"]["resamples"] == 200
 
 
 async def test_the_live_feed_sends_the_ranking_then_each_change(pipeline: Pipeline) -> None:

@@ -26,7 +26,6 @@ from services.publisher.opendata import (
     compute_rankings,
     follow_up_of,
     pooled_profiles,
-    pseudonymous_order,
     public_archive_of,
     published_results,
     recompute,
@@ -47,6 +46,7 @@ from shared.contracts import (
     Profile,
     RankingKind,
 )
+from shared.uncertainty import pseudonymous_order
 from tests.unit.test_publisher_follow_up import commitment
 from tests.unit.test_publisher_opendata import DATASETS, consultation, frozen, published
 
