@@ -124,6 +124,14 @@ def lag(accepted: dict[str, tuple[str, Accepted]], answers: list[Answer]) -> str
     return f"{len(times)} receipts over {span:.1f} s, scheduled over {answers[-1].at_s / SCALE:.1f} s"
 
 
+def missed_where(
+    missed: set[str], clusters: list[dict[str, Any]], accepted: dict[str, tuple[str, Accepted]]
+) -> list[tuple[str, str, str | None]]:
+    """For a failure's message: each attack response left counted, when it came and in which cluster."""
+    home = {rid: c["cluster_id"] for c in clusters for rid in c["response_ids"]}
+    return sorted((accepted[rid][0], accepted[rid][1].received_at, home.get(rid)) for rid in missed)[:20]
+
+
 def suggestion_key(title: str) -> str:
     return title
 
@@ -215,7 +223,8 @@ async def test_stuffing_is_flagged_set_aside_by_staff_and_published_raw_and_filt
         honest = [a for rid, (who, a) in accepted.items() if who == "honest"]
         everyone = [a for _, a in accepted.values()]
         kept = [a for rid, (_, a) in accepted.items() if rid not in excluded]
-        assert {rid for rid, who in who_of.items() if who != "honest"} <= excluded
+        missed = {rid for rid, who in who_of.items() if who != "honest"} - excluded
+        assert not missed, (len(missed), mixed, lag(accepted, answers), missed_where(missed, clusters, accepted))
         expected_filtered = expected_rankings(kept, suggestion_key)
         expected_raw = expected_rankings(everyone, suggestion_key)
         if not excluded & {rid for rid, who in who_of.items() if who == "honest"}:
