@@ -15,6 +15,7 @@ from services.ingest.handlers import IngestMetrics, Refused, Submissions
 from services.ingest.outbox import Unavailable
 from services.ingest.settings import IngestSettings
 from services.ingest.web import web_router
+from shared.catalogue_view import CatalogueView
 from shared.contracts import (
     PRIVACY_NOTICE,
     ConsultationDefined,
@@ -25,7 +26,7 @@ from shared.contracts import (
     ResponseSubmitted,
 )
 from shared.kafka import StateView
-from shared.topics import CATALOGUE_DATASETS, CONSULTATIONS, RESPONSES_SUBMITTED
+from shared.topics import CONSULTATIONS, RESPONSES_SUBMITTED
 from tests.service.fakes import Clock, FakeMailer, FakeProduce, InMemoryEmailIdentity, InMemoryRespondentStore
 
 OPENS = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
@@ -264,7 +265,7 @@ def web_client(ingest: Ingest) -> httpx.AsyncClient:
     """The web form's router with `Submissions` on fakes and the two views filled by hand."""
     consultations = StateView("unused:9092", CONSULTATIONS, ConsultationDefined, logging.getLogger("test"))
     consultations.put("c1", CONSULTATION)
-    catalogue = StateView("unused:9092", CATALOGUE_DATASETS, DatasetCatalogued, logging.getLogger("test"))
+    catalogue = CatalogueView("unused:9092", logging.getLogger("test"))
     for dataset_id, status in STATUSES.items():
         record = DatasetRecord(dataset_id=dataset_id, title=f"Title {dataset_id}", status=status, source="test")
         catalogue.put(
