@@ -88,7 +88,7 @@ class Startup:
         """Run `start` until it succeeds (see `retry_until`); run `stop` at shutdown."""
         return self.step(lambda: retry_until(what, start, self._timeout_s, self._logger), stop)
 
-    def view(self, what: str, view: View, wait: bool = False) -> Self:
+    def view(self, what: str, view: View, *, wait: bool = False) -> Self:
         """Start a state view (retried), and with `wait` hold the start-up until it has caught up."""
         self._views.append(view)
 
