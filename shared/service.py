@@ -1,11 +1,14 @@
-"""Running a service process: start-up retries and the HTTP server with graceful shutdown."""
+"""Running a service process: its start-up and shutdown sequence, start-up retries, and the HTTP server
+with graceful shutdown."""
 
 import asyncio
 import contextlib
+import inspect
 import logging
 import signal
-from collections.abc import Awaitable, Callable, Iterator
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
+from dataclasses import dataclass
+from typing import Any, Protocol, Self
 
 import uvicorn
 from starlette.types import ASGIApp
@@ -35,6 +38,95 @@ async def retry_until(
             )
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)
+
+
+Action = Callable[[], object]
+
+
+class View(Protocol):
+    """What start-up needs of a state view: start it, know when it has caught up, stop it."""
+
+    ready: asyncio.Event
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class _Step:
+    start: Action
+    stop: Action | None = None
+
+
+async def _run(action: Action) -> None:
+    result = action()
+    if inspect.isawaitable(result):
+        await result
+
+
+class Startup:
+    """A service's start-up, step after step, and its shutdown, the steps stopped in reverse order.
+
+    Used as the app's lifespan: `service_app(SERVICE, startup.lifespan, …)`. A step that reaches
+    another process (Kafka, MongoDB) is retried with backoff until `timeout_s`; a state view can be
+    waited for until it has caught up; a background task is cancelled first at shutdown.
+    """
+
+    def __init__(self, timeout_s: float, logger: logging.Logger) -> None:
+        self._timeout_s = timeout_s
+        self._logger = logger
+        self._steps: list[_Step] = []
+        self._views: list[View] = []
+
+    def step(self, start: Action, stop: Action | None = None) -> Self:
+        """Run `start` once (it may be sync or async); run `stop` at shutdown."""
+        self._steps.append(_Step(start, stop))
+        return self
+
+    def retry(self, what: str, start: Callable[[], Awaitable[object]], stop: Action | None = None) -> Self:
+        """Run `start` until it succeeds (see `retry_until`); run `stop` at shutdown."""
+        return self.step(lambda: retry_until(what, start, self._timeout_s, self._logger), stop)
+
+    def view(self, what: str, view: View, *, wait: bool = False) -> Self:
+        """Start a state view (retried), and with `wait` hold the start-up until it has caught up."""
+        self._views.append(view)
+
+        async def start() -> None:
+            await retry_until(what, view.start, self._timeout_s, self._logger)
+            if wait:
+                await view.ready.wait()
+
+        return self.step(start, view.stop)
+
+    def task(self, name: str, run: Callable[[], Coroutine[Any, Any, None]]) -> Self:
+        """Run `run` in the background from this step on; cancel it at shutdown."""
+        tasks: list[asyncio.Task[None]] = []
+
+        def start() -> None:
+            tasks.append(asyncio.create_task(run(), name=name))
+
+        async def stop() -> None:
+            while tasks:
+                task = tasks.pop()
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+        return self.step(start, stop)
+
+    async def views_ready(self) -> bool:
+        """A readiness check: every state view has caught up."""
+        return all(view.ready.is_set() for view in self._views)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(self, _: object) -> AsyncIterator[None]:
+        for step in self._steps:
+            await _run(step.start)
+        yield
+        for step in reversed(self._steps):
+            if step.stop is not None:
+                await _run(step.stop)
 
 
 class _Server(uvicorn.Server):

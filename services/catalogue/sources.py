@@ -13,7 +13,15 @@ from typing import Any
 
 import httpx
 
-from services.catalogue.domain import DATASET_ID, LoadReport, RowError, parse_census, parse_open_catalogue
+from services.catalogue.domain import (
+    DATASET_ID,
+    LoadReport,
+    RowError,
+    link_opened_census,
+    parse_census,
+    parse_open_catalogue,
+)
+from services.catalogue.settings import CatalogueSettings
 from shared.contracts import DatasetRecord, DatasetStatus
 
 Rows = Iterator[tuple[int, Mapping[str, str]]]
@@ -138,3 +146,21 @@ class OpenDataSoftConnector:
 
 def _strip_html(text: Any) -> str:
     return re.sub(r"<[^>]+>", " ", str(text or "")).strip()
+
+
+async def load_sources(settings: CatalogueSettings) -> LoadReport:
+    """Every configured source, the first to name a dataset winning, opened census datasets linked
+    to the dataset they were published as; bad rows are reported."""
+    report = LoadReport()
+    if settings.open_catalogue_path:
+        report.extend(load_open_file(settings.open_catalogue_path))
+    if settings.datagouv_organisations:
+        async with httpx.AsyncClient(base_url=settings.datagouv_url, timeout=60) as client:
+            report.extend(await DataGouvConnector(client, settings.datagouv_organisations).load())
+    if settings.opendatasoft_url:
+        async with httpx.AsyncClient(base_url=settings.opendatasoft_url, timeout=60) as client:
+            report.extend(await OpenDataSoftConnector(client).load())
+    if settings.census_path:
+        report.extend(load_census_file(settings.census_path, settings.census_schema_path))
+    report.datasets = link_opened_census(report.datasets)
+    return report

@@ -1,4 +1,5 @@
-"""Accepting a submission, whether it comes from the JSON API or the web form."""
+"""Accepting a submission, whether it comes from the JSON API or the web form; defining and closing a
+consultation."""
 
 import hmac
 import logging
@@ -37,9 +38,10 @@ from services.ingest.outbox import Unavailable
 from services.ingest.repository import EmailIdentity, RespondentStore
 from shared.contracts import ConsultationDefined, DatasetStatus, Profile, ResponseForm, ResponseSubmitted, utc_now
 from shared.http import ProblemError
-from shared.topics import RESPONSES_SUBMITTED
+from shared.topics import CONSULTATIONS, RESPONSES_SUBMITTED
 
 SERVICE = "ingest"
+EMPTY_WINDOW = "must be after opens_at"
 NOT_ISSUED = (
     "ce code de répondant n'a pas été délivré pour cette consultation / "
     "this respondent code was not issued for this consultation"
@@ -122,6 +124,10 @@ class IngestMetrics:
         self.produce_seconds = Histogram(
             "ingest_produce_seconds", "Time for Kafka to acknowledge a response (acks=all).", registry=registry
         )
+
+    def refused(self, reason: str) -> None:
+        """Count a response the HTTP gate refused before it reached a route."""
+        self.responses.labels(reason).inc()
 
 
 class Submissions:
@@ -359,3 +365,62 @@ class Submissions:
         if not token_valid(self._secret, consultation_id, token):
             return None
         return await self._store.latest_form(consultation_id, respondent_key(self._secret, consultation_id, token))
+
+
+class ConsultationTable(Protocol):
+    """This process's view of the consultations: read, and told at once of a definition it produced."""
+
+    def get(self, key: str) -> ConsultationDefined | None: ...
+
+    def put(self, key: str, value: ConsultationDefined) -> None: ...
+
+
+@dataclass
+class Definitions:
+    """Defining a consultation, or closing it early: produced (acks=all), then applied to this process's view
+    without waiting for it to come back from the topic."""
+
+    produce: Produce
+    consultations: ConsultationTable
+    clock: Callable[[], datetime] = utc_now
+
+    async def define(
+        self,
+        consultation_id: str,
+        title: str,
+        description: str | None,
+        public_rankings: bool,
+        opens_at: datetime,
+        closes_at: datetime,
+    ) -> ConsultationDefined:
+        """Create or change a consultation; refused when its window is empty."""
+        if closes_at <= opens_at:
+            raise Refused(422, "Invalid request", "The window is empty.", [FieldError("/closes_at", EMPTY_WINDOW)])
+        event = ConsultationDefined(
+            event_id=str(uuid.uuid4()),
+            occurred_at=self.clock(),
+            consultation_id=consultation_id,
+            title=title,
+            description=description or None,
+            public_rankings=public_rankings,
+            opens_at=opens_at,
+            closes_at=closes_at,
+        )
+        return await self._publish(event)
+
+    async def close(self, consultation_id: str) -> ConsultationDefined:
+        """Close an open consultation now: its `closes_at` becomes this instant."""
+        current = self.consultations.get(consultation_id)
+        if current is None:
+            raise Refused(404, "Not Found", f"No consultation {consultation_id!r}.")
+        now = receipt_time(self.clock())
+        if not current.is_open_at(now):
+            raise Refused(409, "Conflict", "Only an open consultation can be closed early; change its window instead.")
+        return await self._publish(
+            current.model_copy(update={"event_id": str(uuid.uuid4()), "occurred_at": now, "closes_at": now})
+        )
+
+    async def _publish(self, event: ConsultationDefined) -> ConsultationDefined:
+        await self.produce(CONSULTATIONS, event.consultation_id, event)
+        self.consultations.put(event.consultation_id, event)
+        return event

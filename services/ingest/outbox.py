@@ -18,6 +18,7 @@ import logging
 from dataclasses import dataclass
 
 from aiokafka import AIOKafkaProducer
+from pydantic import BaseModel
 
 from shared.topics import MAX_MESSAGE_BYTES
 
@@ -113,6 +114,10 @@ class GroupCommitProducer:
                 return False
             return True
         return False
+
+    async def send_event(self, topic: str, key: str, event: BaseModel) -> None:
+        """Return once the event is committed (acks=all); raise `Unavailable` if it never will be."""
+        await self.send(topic, key, event.model_dump_json().encode())
 
     async def send(self, topic: str, key: str, value: bytes | None) -> None:
         """Return once the message is committed in Kafka; raise `Unavailable` if it will never be.

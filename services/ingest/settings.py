@@ -39,6 +39,14 @@ class IngestSettings(ServiceSettings, FollowUpKeySettings, MailSettings):
     improve_slots: int = Field(default=5, ge=1, le=50, description="Datasets-to-improve rows in the web form.")
     suggestion_slots: int = Field(default=3, ge=1, le=20, description="Missing-dataset rows in the web form.")
 
+    def amend_url(self, consultation_id: str, token: str) -> str:
+        """Where a respondent comes back with their token to amend their response."""
+        return f"{self.public_url}/consultations/{consultation_id}?token={token}"
+
+    def confirm_url(self, consultation_id: str, pending_id: str, signature: str) -> str:
+        """The link that confirms a held answer, mailed to the address that answered again."""
+        return f"{self.public_url}/consultations/{consultation_id}/confirmation/{pending_id}?jeton={signature}"
+
     @model_validator(mode="after")
     def _no_default_secret_in_production(self) -> Self:
         if self.environment == "production" and self.pseudonym_secret.get_secret_value() == DEV_PSEUDONYM_SECRET:

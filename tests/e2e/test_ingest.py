@@ -12,7 +12,7 @@ from playwright.async_api import Browser
 from deploy.local.mail import MailSink
 from deploy.local.processes import ServiceProcess, service_env
 from shared.contracts import utc_now
-from tests.e2e.conftest import SETTINGS, Pipeline
+from tests.e2e.conftest import PORTS, SETTINGS, Pipeline
 from tests.e2e.helpers import CONSENT, as_tuples, assert_problem, body_for, new_page, poll, poll_equal, post, rankings
 
 
@@ -128,9 +128,10 @@ async def test_the_window_edges_are_exact(pipeline: Pipeline) -> None:
 
 
 async def test_a_client_sending_too_fast_is_told_when_to_retry(pipeline: Pipeline) -> None:
+    port = PORTS["ingest"] + 10  # follows COD_TEST_INGEST_PORT, so that parallel runs do not collide
     env = service_env(
         pipeline.infra,
-        18010,
+        port,
         SETTINGS
         | {
             "COD_RATE_LIMIT_BURST": "3",
@@ -140,7 +141,7 @@ async def test_a_client_sending_too_fast_is_told_when_to_retry(pipeline: Pipelin
             "COD_TRUSTED_PROXIES": '["127.0.0.1/32"]',
         },
     )
-    limited = ServiceProcess("ingest", 18010, env, pipeline.infra.root / "logs" / "ingest-limited.log")
+    limited = ServiceProcess("ingest", port, env, pipeline.infra.root / "logs" / "ingest-limited.log")
     limited.start()
     try:
         limited.wait_ready()

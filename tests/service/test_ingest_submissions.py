@@ -1,5 +1,6 @@
-"""Ingest's submission use case, through `Submissions` and through the web form's HTTP routes, with
-in-memory fakes of Kafka, the respondent store, the e-mail identities and the mailer."""
+"""Ingest's submission use case, through `Submissions`, through the web form's HTTP routes and through the
+JSON API (responses, withdrawals, consultations defined and closed), with in-memory fakes of Kafka, the
+respondent store, the e-mail identities and the mailer."""
 
 import logging
 from datetime import UTC, datetime, timedelta
@@ -11,10 +12,12 @@ from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 from pydantic import SecretStr
 
-from services.ingest.handlers import IngestMetrics, Refused, Submissions
+from services.ingest.api import IngestApi
+from services.ingest.handlers import Definitions, IngestMetrics, Refused, Submissions
 from services.ingest.outbox import Unavailable
 from services.ingest.settings import IngestSettings
 from services.ingest.web import web_router
+from shared.catalogue_view import CatalogueView
 from shared.contracts import (
     PRIVACY_NOTICE,
     ConsultationDefined,
@@ -24,8 +27,9 @@ from shared.contracts import (
     ResponseForm,
     ResponseSubmitted,
 )
+from shared.http import install_problem_handlers
 from shared.kafka import StateView
-from shared.topics import CATALOGUE_DATASETS, CONSULTATIONS, RESPONSES_SUBMITTED
+from shared.topics import CONSULTATIONS, RESPONSES_SUBMITTED
 from tests.service.fakes import Clock, FakeMailer, FakeProduce, InMemoryEmailIdentity, InMemoryRespondentStore
 
 OPENS = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
@@ -49,9 +53,11 @@ class Ingest:
         self.mailer = FakeMailer()
         self.registry = CollectorRegistry()
         self.retired: set[str] = set()
+        self.consultations = StateView("unused:9092", CONSULTATIONS, ConsultationDefined, logging.getLogger("test"))
+        self.consultations.put("c1", CONSULTATION)
         self.submissions = Submissions(
             SECRET,
-            {"c1": CONSULTATION}.get,
+            self.consultations.get,
             lambda d: None if d in self.retired else STATUSES.get(d),
             self.produce,
             self.store,
@@ -262,9 +268,7 @@ async def test_a_withdrawal_is_produced_and_forgets_the_stored_form() -> None:
 
 def web_client(ingest: Ingest) -> httpx.AsyncClient:
     """The web form's router with `Submissions` on fakes and the two views filled by hand."""
-    consultations = StateView("unused:9092", CONSULTATIONS, ConsultationDefined, logging.getLogger("test"))
-    consultations.put("c1", CONSULTATION)
-    catalogue = StateView("unused:9092", CATALOGUE_DATASETS, DatasetCatalogued, logging.getLogger("test"))
+    catalogue = CatalogueView("unused:9092", logging.getLogger("test"))
     for dataset_id, status in STATUSES.items():
         record = DatasetRecord(dataset_id=dataset_id, title=f"Title {dataset_id}", status=status, source="test")
         catalogue.put(
@@ -272,7 +276,9 @@ def web_client(ingest: Ingest) -> httpx.AsyncClient:
         )
     app = FastAPI()
     settings = IngestSettings(pseudonym_secret=SecretStr(SECRET.decode()))
-    app.include_router(web_router(settings, ingest.submissions, consultations, catalogue, lambda c, t: f"/{c}?t={t}"))
+    app.include_router(
+        web_router(settings, ingest.submissions, ingest.consultations, catalogue, lambda c, t: f"/{c}?t={t}")
+    )
     return httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://ingest.test")
 
 
@@ -311,3 +317,131 @@ async def test_the_web_form_refuses_a_closed_consultation() -> None:
         assert (await client.get("/consultations/c1")).status_code == 409
         assert (await client.post("/consultations/c1", data=FORM_FIELDS)).status_code == 409
     assert ingest.produce.committed == []
+
+
+# --- the JSON API's HTTP path ---------------------------------------------------------------------
+
+ADMIN = {"Authorization": "Bearer service-test-admin"}
+
+
+def api_client(ingest: Ingest) -> httpx.AsyncClient:
+    """The JSON API's router, with problem details, on `Submissions` and `Definitions` over fakes."""
+    app = FastAPI()
+    install_problem_handlers(app)
+    definitions = Definitions(ingest.produce, ingest.consultations, clock=ingest.clock)
+    api = IngestApi(
+        "service-test-admin", [], ingest.submissions, definitions, ingest.consultations.get, lambda c, t: f"/{c}?t={t}"
+    )
+    app.include_router(api.router())
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://ingest.test")
+
+
+def problem_of(answer: httpx.Response, status: int) -> dict[str, Any]:
+    assert answer.status_code == status, answer.text
+    assert answer.headers["content-type"] == "application/problem+json"
+    body: dict[str, Any] = answer.json()
+    assert body["status"] == status
+    return body
+
+
+def json_form(**fields: Any) -> dict[str, Any]:
+    return form(**fields).model_dump(mode="json", exclude_none=True)
+
+
+async def test_the_api_answers_202_with_where_to_amend_and_a_retry_gets_the_same_answer() -> None:
+    ingest = Ingest()
+    async with api_client(ingest) as client:
+        first = await client.post("/v1/consultations/c1/responses", json=json_form(), headers={"Idempotency-Key": "k1"})
+        ingest.clock.now = DURING + timedelta(seconds=5)
+        retry = await client.post("/v1/consultations/c1/responses", json=json_form(), headers={"Idempotency-Key": "k1"})
+    assert first.status_code == 202, first.text
+    accepted = first.json()
+    assert first.headers["location"] == f"/v1/consultations/c1/responses/{accepted['response_id']}"
+    assert accepted["amend_url"] == f"/c1?t={accepted['respondent_token']}"
+    assert accepted["pending"] is False
+    assert retry.status_code == 202
+    assert retry.json() == accepted
+    assert len(ingest.produce.committed) == 1
+
+
+async def test_the_api_refuses_with_problem_details_and_produces_nothing() -> None:
+    ingest = Ingest(CLOSES)
+    async with api_client(ingest) as client:
+        closed = problem_of(await client.post("/v1/consultations/c1/responses", json=json_form()), 409)
+        unknown = problem_of(await client.post("/v1/consultations/nope/responses", json=json_form()), 404)
+    assert closed["window"] == "closed"
+    assert "nope" in unknown["detail"]
+    ingest = Ingest()
+    bad = json_form(open_requests=[{"dataset_id": "d-unknown", "priority": "useful"}])
+    async with api_client(ingest) as client:
+        invalid = problem_of(await client.post("/v1/consultations/c1/responses", json=bad), 422)
+    assert [e["pointer"] for e in invalid["errors"]] == ["/open_requests/0/dataset_id"]
+    assert ingest.produce.committed == []
+
+
+async def test_the_api_answers_503_with_retry_after_when_kafka_does_not_acknowledge() -> None:
+    ingest = Ingest()
+    ingest.produce.fail = True
+    async with api_client(ingest) as client:
+        answer = await client.post("/v1/consultations/c1/responses", json=json_form())
+        defined = await client.put("/v1/consultations/c2", json=DEFINITION, headers=ADMIN)
+    assert problem_of(answer, 503)["title"] == "Service Unavailable"
+    assert answer.headers["retry-after"] == "5"
+    assert problem_of(defined, 503)
+    assert ingest.store.answers == {}
+    assert ingest.consultations.get("c2") is None
+
+
+async def test_a_withdrawal_through_the_api_needs_the_token_ingest_issued() -> None:
+    ingest = Ingest()
+    async with api_client(ingest) as client:
+        accepted = (await client.post("/v1/consultations/c1/responses", json=json_form())).json()
+        forged = await client.post("/v1/consultations/c1/withdrawal", json={"token": "A" * 43})
+        withdrawn = await client.post("/v1/consultations/c1/withdrawal", json={"token": accepted["respondent_token"]})
+    assert [e["pointer"] for e in problem_of(forged, 422)["errors"]] == ["/token"]
+    assert withdrawn.status_code == 202, withdrawn.text
+    assert withdrawn.json()["withdrawn"] is True
+    assert [e.withdrawn for e in ingest.produce.events()] == [False, True]
+
+
+DEFINITION = {
+    "title": "Deuxième consultation",
+    "opens_at": (DURING + timedelta(days=1)).isoformat(),
+    "closes_at": (DURING + timedelta(days=9)).isoformat(),
+}
+
+
+async def test_administrators_define_a_consultation_produced_and_readable_at_once() -> None:
+    ingest = Ingest()
+    async with api_client(ingest) as client:
+        anonymous = await client.put("/v1/consultations/c2", json=DEFINITION)
+        empty = await client.put(
+            "/v1/consultations/c2", json=DEFINITION | {"closes_at": DEFINITION["opens_at"]}, headers=ADMIN
+        )
+        defined = await client.put("/v1/consultations/c2", json=DEFINITION | {"description": "  "}, headers=ADMIN)
+        read = await client.get("/v1/consultations/c2")
+    assert problem_of(anonymous, 401)
+    assert [e["pointer"] for e in problem_of(empty, 422)["errors"]] == ["/closes_at"]
+    assert defined.status_code == 200, defined.text
+    [(topic, key, event)] = ingest.produce.committed
+    assert (topic, key) == (CONSULTATIONS, "c2")
+    assert isinstance(event, ConsultationDefined)
+    assert event.description is None
+    assert read.json() == defined.json() == event.model_dump(mode="json")
+
+
+async def test_closing_early_sets_the_close_to_now_and_refuses_responses_from_then_on() -> None:
+    ingest = Ingest()
+    async with api_client(ingest) as client:
+        anonymous = await client.post("/v1/consultations/c1/close")
+        unknown = await client.post("/v1/consultations/nope/close", headers=ADMIN)
+        closed = await client.post("/v1/consultations/c1/close", headers=ADMIN)
+        again = await client.post("/v1/consultations/c1/close", headers=ADMIN)
+        late = await client.post("/v1/consultations/c1/responses", json=json_form())
+    assert problem_of(anonymous, 401)
+    assert problem_of(unknown, 404)["detail"] == "No consultation 'nope'."
+    assert closed.status_code == 200, closed.text
+    assert datetime.fromisoformat(closed.json()["closes_at"]) == DURING
+    assert problem_of(again, 409)
+    assert problem_of(late, 409)["window"] == "closed"
+    assert [topic for topic, _, _ in ingest.produce.committed] == [CONSULTATIONS]
