@@ -56,7 +56,9 @@ def create_app(settings: ScoringSettings) -> FastAPI:
     metrics = ScoringMetrics(registry)
     mongo = make_mongo_client(settings.mongo_uri, SERVICE)
     repository = MongoScoringRepository(mongo, settings.mongo_database)
-    live_intervals = LiveIntervals(repository, settings.weights, settings.live_resamples)
+    live_intervals = LiveIntervals(
+        repository, settings.weights, settings.live_resamples, every_s=settings.live_intervals_every_s
+    )
     consultations = StateView(settings.kafka_bootstrap, CONSULTATIONS, ConsultationDefined, logger)
     catalogue = StateView(settings.kafka_bootstrap, CATALOGUE_DATASETS, DatasetCatalogued, logger)
 

@@ -20,6 +20,12 @@ class ScoringSettings(ServiceSettings):
         description="Bootstrap resamples of the live rank intervals (COD_LIVE_RESAMPLES); the published ones "
         "use the publisher's COD_BOOTSTRAP_RESAMPLES.",
     )
+    live_intervals_every_s: float = Field(
+        default=2.0,
+        ge=0,
+        description="Least seconds between two background computations of a consultation's live rank intervals; "
+        "meanwhile the rankings are served at once with the latest intervals computed.",
+    )
     weights: dict[Priority, int] = Field(
         default={Priority.ESSENTIAL: 3, Priority.IMPORTANT: 2, Priority.USEFUL: 1},
         description='Weight of each priority in "to open", e.g. COD_WEIGHTS=\'{"essential": 3, '

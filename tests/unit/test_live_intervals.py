@@ -93,7 +93,7 @@ class CountingRepository:
         return Totals(revision=self.revision)
 
 
-async def test_live_intervals_are_computed_once_per_revision() -> None:
+async def test_live_intervals_are_computed_once_per_revision_and_never_waited_for_after_the_first() -> None:
     repository = CountingRepository(list(scored(random_stream(1)).ballots.values()))
     live = LiveIntervals(repository, DEFAULT_WEIGHTS, 50)  # type: ignore[arg-type]
     first = await asyncio.gather(*(live.at("c1", RankingView.RAW, 1) for _ in range(5)))
@@ -103,15 +103,36 @@ async def test_live_intervals_are_computed_once_per_revision() -> None:
     await live.at("c1", RankingView.FILTERED, 1)
     assert repository.ballots_read == 2
     repository.revision = 2
-    await live.at("c1", RankingView.RAW, 2)
-    await live.at("c1", RankingView.RAW, 2)
+    stale = await live.at("c1", RankingView.RAW, 2)  # answered at once, with what was computed at revision 1
+    assert stale == first[0]
+    await live.drain()
     assert repository.ballots_read == 3
+    await live.at("c1", RankingView.RAW, 2)
+    await live.drain()
+    assert repository.ballots_read == 3  # caught up: nothing more to compute
 
 
-async def test_intervals_computed_while_the_ranking_moved_are_not_kept() -> None:
+async def test_intervals_computed_while_the_ranking_moved_are_computed_again() -> None:
     repository = CountingRepository(list(scored(random_stream(1)).ballots.values()))
     repository.revision = 5  # changed since the page read revision 4
     live = LiveIntervals(repository, DEFAULT_WEIGHTS, 20)  # type: ignore[arg-type]
     await live.at("c1", RankingView.RAW, 4)
     await live.at("c1", RankingView.RAW, 4)
+    await live.drain()
+    assert repository.ballots_read == 2
+
+
+async def test_background_computations_are_at_most_one_every_few_seconds() -> None:
+    repository = CountingRepository(list(scored(random_stream(1)).ballots.values()))
+    now = [100.0]
+    live = LiveIntervals(repository, DEFAULT_WEIGHTS, 20, every_s=2.0, clock=lambda: now[0])  # type: ignore[arg-type]
+    await live.at("c1", RankingView.RAW, 1)
+    for revision in range(2, 6):  # answers pour in: a new revision at each request, within 2 s
+        repository.revision = revision
+        await live.at("c1", RankingView.RAW, revision)
+        await live.drain()
+    assert repository.ballots_read == 1
+    now[0] += 2.0
+    await live.at("c1", RankingView.RAW, 5)
+    await live.drain()
     assert repository.ballots_read == 2
