@@ -4,7 +4,6 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from fastapi import FastAPI
@@ -24,21 +23,14 @@ from services.backoffice.repository import MongoContributionRepository, MongoSta
 from services.backoffice.settings import BackofficeSettings
 from services.backoffice.text_pages import TextPages
 from services.backoffice.upstream import Upstream
+from services.backoffice.views import Views
 from services.backoffice.web import HERE, Guard, Pages, Ports, install_page_handlers
-from shared.contracts import (
-    CommitmentRecorded,
-    ConsultationDefined,
-    DatasetCatalogued,
-    ExcerptApproved,
-    ExclusionDecided,
-    utc_now,
-)
+from shared.contracts import utc_now
 from shared.http import service_app
-from shared.kafka import BrokerPublisher, StateView, make_broker, prepare_topics
+from shared.kafka import BrokerPublisher, make_broker, prepare_topics
 from shared.metrics import make_registry
 from shared.mongo import make_mongo_client, mongo_ping
 from shared.service import retry_until
-from shared.topics import CATALOGUE_DATASETS, COMMITMENTS, CONSULTATIONS, EXCERPTS, EXCLUSIONS
 from shared.web import DSFR_URL, dsfr_static
 
 
@@ -49,24 +41,16 @@ def create_app(settings: BackofficeSettings) -> FastAPI:
     mongo = make_mongo_client(settings.mongo_uri, SERVICE)
     staff = MongoStaffRepository(mongo, settings.mongo_database)
     contributions = MongoContributionRepository(mongo, settings.mongo_database)
-    consultations = StateView(settings.kafka_bootstrap, CONSULTATIONS, ConsultationDefined, logger)
-    commitment_view = StateView(settings.kafka_bootstrap, COMMITMENTS, CommitmentRecorded, logger)
-    excerpt_view = StateView(settings.kafka_bootstrap, EXCERPTS, ExcerptApproved, logger)
-    catalogue = StateView(
-        settings.kafka_bootstrap,
-        CATALOGUE_DATASETS,
-        DatasetCatalogued,
-        logger,
-        on_change=lambda key, entry: commitments.dataset_changed(key, entry),
-    )
+    views = Views.follow(settings.kafka_bootstrap, logger, lambda key, entry: commitments.dataset_changed(key, entry))
+    consultations = views.consultations
     upstream = Upstream(settings)
     auth = StaffAuth(staff, settings)
     stopping = asyncio.Event()
     broker = make_broker(settings, registry, SERVICE)
     commitments = Commitments(
-        commitment_view,
-        excerpt_view,
-        catalogue,
+        views.commitments,
+        views.excerpts,
+        views.catalogue,
         BrokerPublisher(broker),
         staff,
         lambda action: metrics.actions.labels(action).inc(),
@@ -83,9 +67,8 @@ def create_app(settings: BackofficeSettings) -> FastAPI:
             stopping,
         )
     )
-    decisions = StateView(settings.kafka_bootstrap, EXCLUSIONS, ExclusionDecided, logger)
     exclusions = Exclusions(
-        decisions,
+        views.exclusions,
         consultations,
         contributions,
         BrokerPublisher(broker),
@@ -109,13 +92,13 @@ def create_app(settings: BackofficeSettings) -> FastAPI:
         await retry_until("prepare MongoDB", prepare_store, settings.startup_timeout_s, logger)
         await retry_until("connect to Kafka", followups.start, settings.startup_timeout_s, logger)
         await retry_until("connect to Kafka", broker.start, settings.startup_timeout_s, logger)
-        for name, view in views.items():
+        for name, view in views.in_start_order().items():
             await retry_until(f"read {name}", view.start, settings.startup_timeout_s, logger)
             await asyncio.wait_for(view.ready.wait(), settings.startup_timeout_s)
         yield
         stopping.set()  # live pages end their streams; a batch retrying in place gives up, uncommitted
         await commitments.drain()
-        for view in views.values():
+        for view in views.in_start_order().values():
             await view.stop()
         await broker.stop()
         await followups.stop()
@@ -128,17 +111,8 @@ def create_app(settings: BackofficeSettings) -> FastAPI:
     async def mongo_ready() -> bool:
         return await mongo_ping(mongo)
 
-    # Commitments before the catalogue: a dataset seen opening fulfils the commitments already read.
-    views: dict[str, StateView[Any]] = {
-        "consultations": consultations,
-        "commitments": commitment_view,
-        "excerpts": excerpt_view,
-        "catalogue": catalogue,
-        "exclusions": decisions,
-    }
-
     async def views_ready() -> bool:
-        return all(view.ready.is_set() for view in views.values())
+        return all(view.ready.is_set() for view in views.in_start_order().values())
 
     app = service_app(
         SERVICE, lifespan, {"kafka": broker_ready, "mongodb": mongo_ready, "consultations": views_ready}, registry
