@@ -4,7 +4,6 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from zoneinfo import ZoneInfo
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
@@ -53,20 +52,10 @@ def create_app(settings: BackofficeSettings) -> FastAPI:
         views.catalogue,
         BrokerPublisher(broker),
         staff,
-        lambda action: metrics.actions.labels(action).inc(),
+        metrics.action,
         logger,
     )
-    broker.include_router(
-        build_router(
-            settings.consumer_group,
-            settings.batch_max_records,
-            ZoneInfo(settings.timezone),
-            contributions,
-            BrokerPublisher(broker),
-            metrics,
-            stopping,
-        )
-    )
+    broker.include_router(build_router(settings, contributions, BrokerPublisher(broker), metrics, stopping))
     exclusions = Exclusions(
         views.exclusions,
         consultations,
@@ -74,7 +63,7 @@ def create_app(settings: BackofficeSettings) -> FastAPI:
         BrokerPublisher(broker),
         staff,
         settings.detection,
-        lambda action: metrics.actions.labels(action).inc(),
+        metrics.action,
         logger,
     )
     followups = FollowUpService(settings, mongo, registry, consultations, broker, metrics.batch_retries.inc, stopping)
