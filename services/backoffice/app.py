@@ -38,6 +38,7 @@ def create_app(settings: BackofficeSettings) -> FastAPI:
     mongo = make_mongo_client(settings.mongo_uri, SERVICE)
     staff = MongoStaffRepository(mongo, settings.mongo_database)
     contributions = MongoContributionRepository(mongo, settings.mongo_database)
+    # A change to the catalogue may fulfil commitments: the callback reaches those built below from the views.
     views = Views.follow(settings.kafka_bootstrap, logger, lambda key, entry: commitments.dataset_changed(key, entry))
     consultations = views.consultations
     upstream = Upstream(settings)
@@ -64,6 +65,7 @@ def create_app(settings: BackofficeSettings) -> FastAPI:
     )
     for name, view in views.in_start_order().items():
         startup.view(f"read {name}", view, wait=True, within_s=settings.startup_timeout_s)
+    # Registered last, so run first at shutdown: handlers told to stop, commitments being published awaited.
     startup.at_shutdown(lambda: stop_serving(stopping, commitments))
     checks = {
         "kafka": lambda: broker.ping(timeout=2.0),
