@@ -55,7 +55,7 @@ class View(Protocol):
 
 @dataclass(frozen=True)
 class _Step:
-    start: Action
+    start: Action | None
     stop: Action | None = None
 
 
@@ -70,7 +70,9 @@ class Startup:
 
     Used as the app's lifespan: `service_app(SERVICE, startup.lifespan, …)`. A step that reaches
     another process (Kafka, MongoDB) is retried with backoff until `timeout_s`; a state view can be
-    waited for until it has caught up; a background task is cancelled first at shutdown.
+    waited for until it has caught up; a background task is cancelled first at shutdown; what needs
+    no start (a client opened when built, a signal to the running handlers) can still take its place
+    in the shutdown.
     """
 
     def __init__(self, timeout_s: float, logger: logging.Logger) -> None:
@@ -88,14 +90,20 @@ class Startup:
         """Run `start` until it succeeds (see `retry_until`); run `stop` at shutdown."""
         return self.step(lambda: retry_until(what, start, self._timeout_s, self._logger), stop)
 
-    def view(self, what: str, view: View, *, wait: bool = False) -> Self:
-        """Start a state view (retried), and with `wait` hold the start-up until it has caught up."""
+    def at_shutdown(self, stop: Action) -> Self:
+        """Run `stop` at shutdown, in its place among the steps' stops (reverse order); nothing at start."""
+        self._steps.append(_Step(None, stop))
+        return self
+
+    def view(self, what: str, view: View, *, wait: bool = False, within_s: float | None = None) -> Self:
+        """Start a state view (retried), and with `wait` hold the start-up until it has caught up; with
+        `within_s` as well, give up (`TimeoutError`) if it has not caught up by then."""
         self._views.append(view)
 
         async def start() -> None:
             await retry_until(what, view.start, self._timeout_s, self._logger)
             if wait:
-                await view.ready.wait()
+                await asyncio.wait_for(view.ready.wait(), within_s)
 
         return self.step(start, view.stop)
 
@@ -122,7 +130,8 @@ class Startup:
     @contextlib.asynccontextmanager
     async def lifespan(self, _: object) -> AsyncIterator[None]:
         for step in self._steps:
-            await _run(step.start)
+            if step.start is not None:
+                await _run(step.start)
         yield
         for step in reversed(self._steps):
             if step.stop is not None:

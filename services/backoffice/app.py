@@ -2,10 +2,6 @@
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from typing import Any
-from zoneinfo import ZoneInfo
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
@@ -18,27 +14,20 @@ from services.backoffice.commitments import Commitments
 from services.backoffice.consultation_pages import ConsultationPages
 from services.backoffice.exclusions import Exclusions
 from services.backoffice.handlers import SERVICE, BackofficeMetrics, build_router
+from services.backoffice.lifecycle import prepare_store, stop_serving
 from services.backoffice.live_pages import LivePages
 from services.backoffice.notifications import FollowUpService
 from services.backoffice.repository import MongoContributionRepository, MongoStaffRepository
 from services.backoffice.settings import BackofficeSettings
 from services.backoffice.text_pages import TextPages
 from services.backoffice.upstream import Upstream
+from services.backoffice.views import Views
 from services.backoffice.web import HERE, Guard, Pages, Ports, install_page_handlers
-from shared.contracts import (
-    CommitmentRecorded,
-    ConsultationDefined,
-    DatasetCatalogued,
-    ExcerptApproved,
-    ExclusionDecided,
-    utc_now,
-)
 from shared.http import service_app
-from shared.kafka import BrokerPublisher, StateView, make_broker, prepare_topics
+from shared.kafka import BrokerPublisher, make_broker, prepare_topics
 from shared.metrics import make_registry
 from shared.mongo import make_mongo_client, mongo_ping
-from shared.service import retry_until
-from shared.topics import CATALOGUE_DATASETS, COMMITMENTS, CONSULTATIONS, EXCERPTS, EXCLUSIONS
+from shared.service import Startup
 from shared.web import DSFR_URL, dsfr_static
 
 
@@ -49,100 +38,41 @@ def create_app(settings: BackofficeSettings) -> FastAPI:
     mongo = make_mongo_client(settings.mongo_uri, SERVICE)
     staff = MongoStaffRepository(mongo, settings.mongo_database)
     contributions = MongoContributionRepository(mongo, settings.mongo_database)
-    consultations = StateView(settings.kafka_bootstrap, CONSULTATIONS, ConsultationDefined, logger)
-    commitment_view = StateView(settings.kafka_bootstrap, COMMITMENTS, CommitmentRecorded, logger)
-    excerpt_view = StateView(settings.kafka_bootstrap, EXCERPTS, ExcerptApproved, logger)
-    catalogue = StateView(
-        settings.kafka_bootstrap,
-        CATALOGUE_DATASETS,
-        DatasetCatalogued,
-        logger,
-        on_change=lambda key, entry: commitments.dataset_changed(key, entry),
-    )
+    # A change to the catalogue may fulfil commitments: the callback reaches those built below from the views.
+    views = Views.follow(settings.kafka_bootstrap, logger, lambda key, entry: commitments.dataset_changed(key, entry))
+    consultations = views.consultations
     upstream = Upstream(settings)
     auth = StaffAuth(staff, settings)
     stopping = asyncio.Event()
     broker = make_broker(settings, registry, SERVICE)
+    publisher = BrokerPublisher(broker)
     commitments = Commitments(
-        commitment_view,
-        excerpt_view,
-        catalogue,
-        BrokerPublisher(broker),
-        staff,
-        lambda action: metrics.actions.labels(action).inc(),
-        logger,
+        views.commitments, views.excerpts, views.catalogue, publisher, staff, metrics.action, logger
     )
-    broker.include_router(
-        build_router(
-            settings.consumer_group,
-            settings.batch_max_records,
-            ZoneInfo(settings.timezone),
-            contributions,
-            BrokerPublisher(broker),
-            metrics,
-            stopping,
-        )
-    )
-    decisions = StateView(settings.kafka_bootstrap, EXCLUSIONS, ExclusionDecided, logger)
+    broker.include_router(build_router(settings, contributions, publisher, metrics, stopping))
     exclusions = Exclusions(
-        decisions,
-        consultations,
-        contributions,
-        BrokerPublisher(broker),
-        staff,
-        settings.detection,
-        lambda action: metrics.actions.labels(action).inc(),
-        logger,
+        views.exclusions, consultations, contributions, publisher, staff, settings.detection, metrics.action, logger
     )
     followups = FollowUpService(settings, mongo, registry, consultations, broker, metrics.batch_retries.inc, stopping)
-
-    async def prepare_store() -> None:
-        await staff.ensure_indexes()
-        await contributions.ensure_indexes()
-        await followups.repository.ensure_indexes()
-        if await auth.bootstrap(utc_now()):
-            logger.info("staff account created from COD_STAFF_BOOTSTRAP")
-
-    @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        await prepare_topics(settings, logger)
-        await retry_until("prepare MongoDB", prepare_store, settings.startup_timeout_s, logger)
-        await retry_until("connect to Kafka", followups.start, settings.startup_timeout_s, logger)
-        await retry_until("connect to Kafka", broker.start, settings.startup_timeout_s, logger)
-        for name, view in views.items():
-            await retry_until(f"read {name}", view.start, settings.startup_timeout_s, logger)
-            await asyncio.wait_for(view.ready.wait(), settings.startup_timeout_s)
-        yield
-        stopping.set()  # live pages end their streams; a batch retrying in place gives up, uncommitted
-        await commitments.drain()
-        for view in views.values():
-            await view.stop()
-        await broker.stop()
-        await followups.stop()
-        await upstream.close()
-        await mongo.close()
-
-    async def broker_ready() -> bool:
-        return await broker.ping(timeout=2.0)
-
-    async def mongo_ready() -> bool:
-        return await mongo_ping(mongo)
-
-    # Commitments before the catalogue: a dataset seen opening fulfils the commitments already read.
-    views: dict[str, StateView[Any]] = {
-        "consultations": consultations,
-        "commitments": commitment_view,
-        "excerpts": excerpt_view,
-        "catalogue": catalogue,
-        "exclusions": decisions,
-    }
-
-    async def views_ready() -> bool:
-        return all(view.ready.is_set() for view in views.values())
-
-    app = service_app(
-        SERVICE, lifespan, {"kafka": broker_ready, "mongodb": mongo_ready, "consultations": views_ready}, registry
+    indexed = (staff, contributions, followups.repository)
+    startup = (
+        Startup(settings.startup_timeout_s, logger)
+        .step(lambda: prepare_topics(settings, logger))
+        .retry("prepare MongoDB", lambda: prepare_store(indexed, auth, logger), stop=mongo.close)
+        .at_shutdown(upstream.close)
+        .retry("connect to Kafka", followups.start, stop=followups.stop)
+        .retry("connect to Kafka", broker.start, stop=broker.stop)
     )
+    for name, view in views.in_start_order().items():
+        startup.view(f"read {name}", view, wait=True, within_s=settings.startup_timeout_s)
+    # Registered last, so run first at shutdown: handlers told to stop, commitments being published awaited.
+    startup.at_shutdown(lambda: stop_serving(stopping, commitments))
+    checks = {
+        "kafka": lambda: broker.ping(timeout=2.0),
+        "mongodb": lambda: mongo_ping(mongo),
+        "consultations": startup.views_ready,
+    }
+    app = service_app(SERVICE, startup.lifespan, checks, registry)
     pages = Pages(settings)
     install_page_handlers(app, pages)
     app.mount(DSFR_URL, dsfr_static(), name="dsfr")

@@ -3,8 +3,8 @@
 import asyncio
 import logging
 from collections.abc import Sequence
-from datetime import tzinfo
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from aiokafka import ConsumerRecord
 from faststream.kafka import KafkaRouter
@@ -12,6 +12,7 @@ from prometheus_client import CollectorRegistry, Counter
 from pydantic import BaseModel, ValidationError
 
 from services.backoffice.repository import ContributionRepository
+from services.backoffice.settings import BackofficeSettings
 from shared.contracts import ResponseEnriched
 from shared.kafka import EventPublisher, batch_subscriber, dead_letter, record_key, retry_in_place
 from shared.topics import DEAD_LETTERS, RESPONSES_ENRICHED
@@ -45,6 +46,10 @@ class BackofficeMetrics:
             registry=registry,
         )
 
+    def action(self, name: str) -> None:
+        """Count a staff action written to the audit log."""
+        self.actions.labels(name).inc()
+
 
 def decode_batch(
     records: Sequence[ConsumerRecord[bytes, bytes]],
@@ -63,9 +68,7 @@ def decode_batch(
 
 
 def build_router(
-    consumer_group: str,
-    max_records: int,
-    zone: tzinfo,
+    settings: BackofficeSettings,
     contributions: ContributionRepository,
     publisher: EventPublisher,
     metrics: BackofficeMetrics,
@@ -73,8 +76,9 @@ def build_router(
 ) -> KafkaRouter:
     router = KafkaRouter()
     logger = logging.getLogger(SERVICE)
+    zone = ZoneInfo(settings.timezone)
 
-    @batch_subscriber(router, RESPONSES_ENRICHED, consumer_group, max_records)
+    @batch_subscriber(router, RESPONSES_ENRICHED, settings.consumer_group, settings.batch_max_records)
     async def keep_texts(records: Any) -> None:
         submissions, dead = decode_batch(records)
         moved = await retry_in_place(

@@ -180,7 +180,7 @@ class PageGroup:
 
     async def audit(self, session: StaffSession, action: str, target: str, detail: str = "") -> None:
         await self.ports.staff.audit(utc_now(), session.username, action, target, detail)
-        self.ports.metrics.actions.labels(action).inc()
+        self.ports.metrics.action(action)
 
     def consultation_or_404(self, request: Request, consultation_id: str) -> ConsultationDefined:
         consultation = self.ports.consultations.get(consultation_id)

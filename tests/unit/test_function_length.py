@@ -12,13 +12,11 @@ MAX_CREATE_APP_LINES = 60
 # Today's offenders, to be shortened (issue 16: routes to `api.py`, use cases to `handlers.py`). The
 # lists only shrink: an entry that is no longer too long fails the test until it is removed.
 TOO_LONG = {
-    "services/backoffice/app.py::create_app",
     "services/publisher/app.py::create_app",
     "services/publisher/opendata.py::datapackage_json",
     "services/scoring/app.py::create_app",
 }
 CREATE_APP_TOO_LONG = {
-    "services/backoffice/app.py::create_app",
     "services/publisher/app.py::create_app",
     "services/scoring/app.py::create_app",
 }

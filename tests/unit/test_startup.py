@@ -78,6 +78,44 @@ async def test_a_step_still_failing_at_the_deadline_stops_the_start_up() -> None
     assert log == []
 
 
+class StuckView(FakeView):
+    """A view that starts but never catches up."""
+
+    async def start(self) -> None:
+        self.log.append(f"start {self.name}")
+
+
+async def test_a_view_waited_for_within_a_time_limit_stops_the_start_up_when_it_has_not_caught_up() -> None:
+    log: list[str] = []
+    startup = (
+        Startup(5, LOGGER)
+        .view("read the view", StuckView(log, "view"), wait=True, within_s=0.05)
+        .step(lambda: log.append("never"))
+    )
+    with pytest.raises(TimeoutError):
+        async with startup.lifespan(object()):
+            pass
+    assert log == ["start view"]
+
+
+async def test_what_is_only_stopped_takes_its_place_in_the_shutdown() -> None:
+    log: list[str] = []
+
+    async def drain() -> None:
+        log.append("drain")
+
+    startup = (
+        Startup(5, LOGGER)
+        .step(lambda: log.append("connect"), stop=lambda: log.append("disconnect"))
+        .at_shutdown(lambda: log.append("close the client"))
+        .view("read the view", FakeView(log, "view"), wait=True, within_s=5)
+        .at_shutdown(drain)
+    )
+    async with startup.lifespan(object()):
+        log.append("serving")
+    assert log == ["connect", "start view", "serving", "drain", "stop view", "close the client", "disconnect"]
+
+
 def entry(dataset_id: str, status: DatasetStatus, retired: bool = False) -> DatasetCatalogued:
     record = DatasetRecord(dataset_id=dataset_id, title=dataset_id, status=status, source="test")
     return DatasetCatalogued(
