@@ -15,12 +15,10 @@ TOO_LONG = {
     "services/backoffice/app.py::create_app",
     "services/publisher/app.py::create_app",
     "services/publisher/opendata.py::datapackage_json",
-    "services/scoring/app.py::create_app",
 }
 CREATE_APP_TOO_LONG = {
     "services/backoffice/app.py::create_app",
     "services/publisher/app.py::create_app",
-    "services/scoring/app.py::create_app",
 }
 
 
