@@ -2,7 +2,8 @@
 
 import asyncio
 import logging
-from typing import Any
+
+from fastapi import FastAPI
 
 from services.scoring.api import ScoringApi
 from services.scoring.handlers import SERVICE, ScoringMetrics, build_router
@@ -20,7 +21,7 @@ from shared.service import Startup
 from shared.topics import CONSULTATIONS
 
 
-def create_app(settings: ScoringSettings) -> Any:
+def create_app(settings: ScoringSettings) -> FastAPI:
     logger = logging.getLogger(SERVICE)
     registry = make_registry()
     metrics = ScoringMetrics(registry)
