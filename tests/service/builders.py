@@ -10,6 +10,8 @@ from shared.contracts import (
     ConsultationDefined,
     DatasetStatus,
     DatasetSummary,
+    Decision,
+    DetectionSettings,
     ExclusionDecided,
     ImprovementKind,
     ImprovementRequest,
@@ -18,6 +20,7 @@ from shared.contracts import (
     Profile,
     ResponseEnriched,
     ResponseSubmitted,
+    Signal,
     Suggestion,
     SuggestionMatch,
 )
@@ -65,9 +68,10 @@ def enriched(
     seconds: float,
     opens: dict[str, Priority] | None = None,
     suggestions: Sequence[str] = (),
+    withdrawn: bool = False,
 ) -> ResponseEnriched:
     """A response as the catalogue forwards it, every dataset it names known and not open."""
-    response = submitted(response_id, respondent, seconds, opens, suggestions=suggestions)
+    response = submitted(response_id, respondent, seconds, opens, suggestions=suggestions, withdrawn=withdrawn)
     datasets = {d: DatasetSummary(dataset_id=d, title=f"Title {d}", status=DatasetStatus.NOT_OPEN) for d in opens or {}}
     matches = [SuggestionMatch(group_key=f"title:{t.lower()}", title=t) for t in suggestions]
     return ResponseEnriched(
@@ -76,6 +80,29 @@ def enriched(
         response=response,
         datasets=datasets,
         suggestions=matches,
+    )
+
+
+DETECTION = DetectionSettings(
+    burst_window_s=60, burst_min=20, same_window_s=600, same_min=10, same_similarity=0.9, fast_fill_s=8.0, fast_min=5
+)
+
+
+def decision(cluster: str, respondents: list[str], verdict: Decision = Decision.EXCLUDE) -> ExclusionDecided:
+    return ExclusionDecided(
+        event_id=f"decided-{cluster}-{verdict.value}",
+        occurred_at=T0,
+        consultation_id="c1",
+        cluster_id=cluster,
+        decision=verdict,
+        respondent_keys=respondents,
+        reason="Rafale de réponses identiques depuis un même réseau.",
+        signals=[Signal.NETWORK_BURST],
+        first_at=T0,
+        last_at=T0,
+        datasets=["d-organs"],
+        settings=DETECTION,
+        decided_by="agent",
     )
 
 

@@ -14,17 +14,13 @@ from services.scoring.handlers import SERVICE, ScoringMetrics, build_router
 from services.scoring.settings import ScoringSettings
 from shared.contracts import (
     ConsultationDefined,
-    Decision,
-    DetectionSettings,
-    ExclusionDecided,
     MessageDeadLettered,
     Priority,
     RankingKind,
-    Signal,
 )
 from shared.kafka import make_broker
 from shared.topics import DEAD_LETTERS, EXCLUSIONS, RESPONSES_ENRICHED
-from tests.service.builders import CONSULTATION, T0, deliver, enriched
+from tests.service.builders import CONSULTATION, T0, decision, deliver, enriched
 from tests.service.fakes import InMemoryScoringRepository, RecordingPublisher
 
 ORGANS = RowId("c1", RankingKind.OPEN, "d-organs")
@@ -145,29 +141,6 @@ async def test_a_batch_that_cannot_be_stored_is_retried_in_place_then_counted_on
     assert scoring.repository.totals_by["c1"].respondents == 1
     assert scoring.sample("scoring_batch_retries_total") == 2
     assert scoring.sample("scoring_responses_total", outcome="counted") == 1
-
-
-DETECTION = DetectionSettings(
-    burst_window_s=60, burst_min=20, same_window_s=600, same_min=10, same_similarity=0.9, fast_fill_s=8.0, fast_min=5
-)
-
-
-def decision(cluster: str, respondents: list[str], verdict: Decision = Decision.EXCLUDE) -> ExclusionDecided:
-    return ExclusionDecided(
-        event_id=f"decided-{cluster}-{verdict.value}",
-        occurred_at=T0,
-        consultation_id="c1",
-        cluster_id=cluster,
-        decision=verdict,
-        respondent_keys=respondents,
-        reason="Rafale de réponses identiques depuis un même réseau.",
-        signals=[Signal.NETWORK_BURST],
-        first_at=T0,
-        last_at=T0,
-        datasets=["d-organs"],
-        settings=DETECTION,
-        decided_by="agent",
-    )
 
 
 async def test_an_exclusion_sets_its_respondents_aside_and_a_bad_tombstone_is_dead_lettered(scoring: Scoring) -> None:
