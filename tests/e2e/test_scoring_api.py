@@ -29,6 +29,13 @@ async def test_an_unchanged_ranking_answers_304_and_a_changed_one_a_new_etag(pip
 
         await poll("the ranking to change", changed, deadline_s=10)
         fresh = await client.get(url)
+
+        # The intervals follow in the background (COD_LIVE_INTERVALS_EVERY_S): the ranking never waits for them.
+        async def with_intervals() -> httpx.Response | None:
+            answer = await client.get(url)
+            return answer if answer.json()["items"][0]["rank_interval"] is not None else None
+
+        fresh = await poll("the row's rank interval", with_intervals, deadline_s=15, interval_s=0.25)
     assert fresh.headers["ETag"] != etag
     assert fresh.json()["items"][0]["key"] == dataset
     # one respondent, one row: sure of its rank; the bootstrap is stated in the method
