@@ -11,9 +11,10 @@ from typing import Annotated, Any
 
 from fastapi import FastAPI, Header, HTTPException, Response
 
+from services.publisher.archive import DatasetRef, FollowUp, follow_up_of
 from services.publisher.closing import Closer, PublisherMetrics, ScoringClient
+from services.publisher.files import MEDIA_TYPES
 from services.publisher.kafka_io import KafkaProgress, ResultsEmitter
-from services.publisher.opendata import MEDIA_TYPES, DatasetRef, FollowUp, follow_up_of
 from services.publisher.publications import Embargoed, NotPublished, Publications
 from services.publisher.report import ReportRenderer
 from services.publisher.repository import MongoResultsRepository, Publication

@@ -5,7 +5,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from services.publisher.domain import publication_at
-from services.publisher.opendata import RESULTS_JSON
+from services.publisher.files import RESULTS_JSON
 from services.publisher.repository import Publication, ResultsRepository
 from shared.contracts import ResultsPublished, utc_now
 from shared.http import require_admin

@@ -12,14 +12,13 @@ import hashlib
 import logging
 from collections.abc import Callable
 
+from services.publisher.archive import FollowUp, published_results
 from services.publisher.closing import PublisherMetrics
-from services.publisher.opendata import (
+from services.publisher.files import (
     ANSWERS_CSV,
     METHOD_JSON,
     RESPONDENTS_CSV,
-    FollowUp,
     Report,
-    published_results,
     read_archive,
     read_method,
     render_files,

@@ -13,10 +13,11 @@ from xml.etree import ElementTree as ET
 import pytest
 from prometheus_client import CollectorRegistry
 
+from services.publisher.archive import FollowUp, follow_up_of
 from services.publisher.audit import audit
 from services.publisher.closing import PublisherMetrics
 from services.publisher.feed import ATOM, atom_feed
-from services.publisher.opendata import (
+from services.publisher.files import (
     ANSWERS_CSV,
     DATAPACKAGE_JSON,
     ENGAGEMENTS_CSV,
@@ -28,8 +29,6 @@ from services.publisher.opendata import (
     REPORT_HTML,
     RESPONDENTS_CSV,
     RESULTS_JSON,
-    FollowUp,
-    follow_up_of,
     recompute,
     render_files,
 )
