@@ -270,6 +270,11 @@ EXCERPT_COLUMNS = [
 ]
 
 
+def timestamp(instant: datetime) -> str:
+    """An instant as published: UTC, to the second, ISO 8601 (the Table Schema's default datetime)."""
+    return instant.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def safe_cell(value: object) -> str:
     """A CSV cell no spreadsheet takes for a formula."""
     text = "" if value is None else str(value)
@@ -599,37 +604,91 @@ def ranking_schema(kind: RankingKind, uncertain: bool = True) -> dict[str, Any]:
     return _schema(_columns(kind, uncertain), missing=("", SUPPRESSED))
 
 
-def datapackage_json(consultation: Consultation, files: Mapping[str, bytes]) -> bytes:
+# What each input is, in the data package: published as recorded, not recomputed.
+INPUT_DESCRIPTIONS = {
+    ENGAGEMENTS_CSV: "Donnée d'entrée saisie par le ministère, publiée telle quelle, non recalculée ; rang, score et "
+    "répondants sont ceux du classement arrêté à la clôture. / An input recorded by the ministry, "
+    "published as recorded, not recomputed; rank, score and respondents are those of the frozen "
+    "ranking.",
+    HISTORY_CSV: "Donnée d'entrée, non recalculée : chaque changement de statut d'un engagement. / An input, not "
+    "recomputed: each status change of a commitment.",
+    EXCERPTS_CSV: "Donnée d'entrée, non recalculée : les seuls extraits de ce qu'ont écrit les répondants que le "
+    "ministère a approuvés pour publication, tels qu'approuvés. / An input, not recomputed: only the "
+    "excerpts of what respondents wrote that the ministry approved for publication, as approved.",
+    EXCLUSIONS_CSV: "Donnée d'entrée, non recalculée : les groupes de réponses suspects que le ministère a mis à "
+    "l'écart des classements, avec leur motif public ; le nombre de répondants de chacun est celui que marque "
+    f"l'archive ({RESPONDENTS_CSV}, colonne exclusion). / An input, not recomputed: the clusters of "
+    "suspicious responses the ministry set aside from the rankings, with their public reason; each "
+    "one's respondents are those the archive marks with it.",
+}
+
+
+def _referencing(schema: dict[str, Any], field: str, resource: str, key: str) -> dict[str, Any]:
+    """`schema` with `field` a foreign key to `key` of `resource`."""
+    return schema | {"foreignKeys": [{"fields": [field], "reference": {"resource": resource, "fields": [key]}}]}
+
+
+def _resource(name: str, data: bytes, title: str, schema: dict[str, Any]) -> dict[str, Any]:
+    description = INPUT_DESCRIPTIONS.get(name)
+    return {
+        "name": name.removesuffix(".csv"),
+        "path": name,
+        "title": title,
+        **({"description": description} if description else {}),
+        "format": "csv",
+        "mediatype": "text/csv",
+        "encoding": "utf-8",
+        "bytes": len(data),
+        "hash": "sha256:" + hashlib.sha256(data).hexdigest(),
+        "dialect": {"delimiter": ",", "quoteChar": '"', "header": True},
+        "schema": schema,
+    }
+
+
+def _resources(files: Mapping[str, bytes]) -> list[dict[str, Any]]:
+    """The CSV files the data package describes, in its order: rankings, archive, inputs."""
     uncertain = files[OPEN_CSV].startswith(b"rank,rank_low,")
+    described = [
+        (OPEN_CSV, "Jeux de données à ouvrir / Datasets to open", ranking_schema(RankingKind.OPEN, uncertain)),
+        (
+            IMPROVE_CSV,
+            "Jeux de données à améliorer / Datasets to improve",
+            ranking_schema(RankingKind.IMPROVE, uncertain),
+        ),
+        (
+            SUGGESTIONS_CSV,
+            "Jeux de données suggérés / Suggested datasets",
+            ranking_schema(RankingKind.SUGGESTIONS, uncertain),
+        ),
+        (
+            RESPONDENTS_CSV,
+            "Répondants / Respondents",
+            _referencing(_schema(RESPONDENT_COLUMNS, ["respondent"]), "exclusion", "exclusions", "cluster_id"),
+        ),
+        (
+            ANSWERS_CSV,
+            "Réponses comptées / Counted answers",
+            _referencing(_schema(ANSWER_COLUMNS), "respondent", "repondants", "respondent"),
+        ),
+        (DATASETS_CSV, "Jeux de données cités / Datasets named", _schema(DATASET_COLUMNS, ["dataset_id"])),
+        (
+            ENGAGEMENTS_CSV,
+            "Engagements du ministère / The ministry's commitments",
+            _schema(ENGAGEMENT_COLUMNS, ["commitment_id"]),
+        ),
+        (
+            HISTORY_CSV,
+            "Suivi des engagements / Commitments' history",
+            _referencing(_schema(HISTORY_COLUMNS), "commitment_id", "engagements", "commitment_id"),
+        ),
+        (EXCERPTS_CSV, "Extraits approuvés / Approved excerpts", _schema(EXCERPT_COLUMNS, ["excerpt_id"])),
+        (EXCLUSIONS_CSV, "Groupes mis à l'écart / Clusters set aside", _schema(EXCLUSION_COLUMNS, ["cluster_id"])),
+    ]
+    return [_resource(name, files[name], title, schema) for name, title, schema in described]
 
-    def resource(name: str, title: str, schema: dict[str, Any], description: str | None = None) -> dict[str, Any]:
-        data = files[name]
-        return {
-            "name": name.removesuffix(".csv"),
-            "path": name,
-            "title": title,
-            **({"description": description} if description else {}),
-            "format": "csv",
-            "mediatype": "text/csv",
-            "encoding": "utf-8",
-            "bytes": len(data),
-            "hash": "sha256:" + hashlib.sha256(data).hexdigest(),
-            "dialect": {"delimiter": ",", "quoteChar": '"', "header": True},
-            "schema": schema,
-        }
 
-    history_schema = _schema(HISTORY_COLUMNS)
-    history_schema["foreignKeys"] = [
-        {"fields": ["commitment_id"], "reference": {"resource": "engagements", "fields": ["commitment_id"]}}
-    ]
-    respondents_schema = _schema(RESPONDENT_COLUMNS, ["respondent"])
-    respondents_schema["foreignKeys"] = [
-        {"fields": ["exclusion"], "reference": {"resource": "exclusions", "fields": ["cluster_id"]}}
-    ]
-    answers_schema = _schema(ANSWER_COLUMNS)
-    answers_schema["foreignKeys"] = [
-        {"fields": ["respondent"], "reference": {"resource": "repondants", "fields": ["respondent"]}}
-    ]
+def datapackage_json(consultation: Consultation, files: Mapping[str, bytes]) -> bytes:
+    """`datapackage.json`: the Frictionless data package of the CSV files, with their sizes and hashes."""
     package = {
         "name": f"consultation-{consultation.consultation_id}".lower(),
         "title": f"Résultats de la consultation « {consultation.title} » / Consultation results",
@@ -650,65 +709,9 @@ def datapackage_json(consultation: Consultation, files: Mapping[str, bytes]) -> 
             }
         ],
         "created": consultation.frozen_at.isoformat(),
-        "resources": [
-            resource(
-                OPEN_CSV, "Jeux de données à ouvrir / Datasets to open", ranking_schema(RankingKind.OPEN, uncertain)
-            ),
-            resource(
-                IMPROVE_CSV,
-                "Jeux de données à améliorer / Datasets to improve",
-                ranking_schema(RankingKind.IMPROVE, uncertain),
-            ),
-            resource(
-                SUGGESTIONS_CSV,
-                "Jeux de données suggérés / Suggested datasets",
-                ranking_schema(RankingKind.SUGGESTIONS, uncertain),
-            ),
-            resource(RESPONDENTS_CSV, "Répondants / Respondents", respondents_schema),
-            resource(ANSWERS_CSV, "Réponses comptées / Counted answers", answers_schema),
-            resource(DATASETS_CSV, "Jeux de données cités / Datasets named", _schema(DATASET_COLUMNS, ["dataset_id"])),
-            resource(
-                ENGAGEMENTS_CSV,
-                "Engagements du ministère / The ministry's commitments",
-                _schema(ENGAGEMENT_COLUMNS, ["commitment_id"]),
-                "Donnée d'entrée saisie par le ministère, publiée telle quelle, non recalculée ; rang, score et "
-                "répondants sont ceux du classement arrêté à la clôture. / An input recorded by the ministry, "
-                "published as recorded, not recomputed; rank, score and respondents are those of the frozen "
-                "ranking.",
-            ),
-            resource(
-                HISTORY_CSV,
-                "Suivi des engagements / Commitments' history",
-                history_schema,
-                "Donnée d'entrée, non recalculée : chaque changement de statut d'un engagement. / An input, not "
-                "recomputed: each status change of a commitment.",
-            ),
-            resource(
-                EXCERPTS_CSV,
-                "Extraits approuvés / Approved excerpts",
-                _schema(EXCERPT_COLUMNS, ["excerpt_id"]),
-                "Donnée d'entrée, non recalculée : les seuls extraits de ce qu'ont écrit les répondants que le "
-                "ministère a approuvés pour publication, tels qu'approuvés. / An input, not recomputed: only the "
-                "excerpts of what respondents wrote that the ministry approved for publication, as approved.",
-            ),
-            resource(
-                EXCLUSIONS_CSV,
-                "Groupes mis à l'écart / Clusters set aside",
-                _schema(EXCLUSION_COLUMNS, ["cluster_id"]),
-                "Donnée d'entrée, non recalculée : les groupes de réponses suspects que le ministère a mis à l'écart "
-                "des classements, avec leur motif public ; le nombre de répondants de chacun est celui que marque "
-                f"l'archive ({RESPONDENTS_CSV}, colonne exclusion). / An input, not recomputed: the clusters of "
-                "suspicious responses the ministry set aside from the rankings, with their public reason; each "
-                "one's respondents are those the archive marks with it.",
-            ),
-        ],
+        "resources": _resources(files),
     }
     return _json(package)
-
-
-def timestamp(instant: datetime) -> str:
-    """An instant as published: UTC, to the second, ISO 8601 (the Table Schema's default datetime)."""
-    return instant.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def ranking_files(
