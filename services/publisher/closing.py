@@ -43,6 +43,7 @@ from services.publisher.repository import ResultsRepository
 from shared.contracts import (
     ConsultationDefined,
     CountedBallot,
+    DatasetRecord,
     ExclusionInForce,
     RankingKind,
     RankingPage,
@@ -174,6 +175,16 @@ class PublisherMetrics:
             "Publications refused because the archive and scoring's tallies (or clusters set aside) disagree.",
             registry=registry,
         )
+
+
+def dataset_refs(dataset: Callable[[str], DatasetRecord | None]) -> Callable[[str], DatasetRef | None]:
+    """The catalogue in force (retired datasets left out) as the results show its datasets."""
+
+    def ref(dataset_id: str) -> DatasetRef | None:
+        record = dataset(dataset_id)
+        return None if record is None else DatasetRef(dataset_id, record.title, record.status)
+
+    return ref
 
 
 class Closer:
