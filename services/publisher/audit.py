@@ -20,7 +20,8 @@ from pathlib import Path
 
 import httpx
 
-from services.publisher.opendata import (
+from services.publisher.archive import exclusion_problems
+from services.publisher.files import (
     ANSWERS_CSV,
     DATAPACKAGE_JSON,
     DATASETS_CSV,
@@ -28,7 +29,6 @@ from services.publisher.opendata import (
     INPUT_FILES,
     METHOD_JSON,
     RESPONDENTS_CSV,
-    exclusion_problems,
     read_archive,
     read_exclusions,
     recompute,

@@ -7,7 +7,7 @@ flagged cluster applied) without the respondents set aside, with the published m
 against scoring's own filtered tallies: two independent computations that must agree, in full detail,
 before anything is emitted; the clusters scoring says it set aside must count the respondents the
 ballots mark with them. The files are rendered from the public archive derived from the same ballots
-(see `opendata`; it keeps everyone, each marked with their exclusion), whose rankings must count what
+(see `archive`; it keeps everyone, each marked with their exclusion), whose rankings must count what
 the frozen ones do; the frozen results are stored with them, for staff.
 """
 
@@ -22,14 +22,11 @@ import httpx
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from pydantic import TypeAdapter
 
-from services.publisher.domain import Offsets, caught_up, is_due, results_event_id
-from services.publisher.opendata import (
-    METHOD_JSON,
+from services.publisher.archive import (
     Consultation,
     DatasetRef,
     FollowUp,
     Method,
-    Report,
     archive_of,
     compute_rankings,
     counted,
@@ -37,15 +34,16 @@ from services.publisher.opendata import (
     exclusion_problems,
     public_archive_of,
     published_results,
-    render_files,
     results_of,
     same_totals,
-    under_publication_rules,
 )
+from services.publisher.domain import Offsets, caught_up, is_due, results_event_id
+from services.publisher.files import METHOD_JSON, Report, render_files, under_publication_rules
 from services.publisher.repository import ResultsRepository
 from shared.contracts import (
     ConsultationDefined,
     CountedBallot,
+    DatasetRecord,
     ExclusionInForce,
     RankingKind,
     RankingPage,
@@ -177,6 +175,16 @@ class PublisherMetrics:
             "Publications refused because the archive and scoring's tallies (or clusters set aside) disagree.",
             registry=registry,
         )
+
+
+def dataset_refs(dataset: Callable[[str], DatasetRecord | None]) -> Callable[[str], DatasetRef | None]:
+    """The catalogue in force (retired datasets left out) as the results show its datasets."""
+
+    def ref(dataset_id: str) -> DatasetRef | None:
+        record = dataset(dataset_id)
+        return None if record is None else DatasetRef(dataset_id, record.title, record.status)
+
+    return ref
 
 
 class Closer:

@@ -5,7 +5,8 @@ import uuid
 from dataclasses import dataclass
 from xml.etree import ElementTree as ET
 
-from services.publisher.opendata import FollowUp, timestamp
+from services.publisher.archive import FollowUp
+from services.publisher.files import timestamp
 from services.publisher.report import KIND_LABELS, STATUS_LABELS, web_url
 from shared.contracts import CommitmentRecorded, CommitmentStatus, ResultsPublished, StatusChange
 

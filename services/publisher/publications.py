@@ -5,8 +5,8 @@ from collections.abc import Callable
 from datetime import datetime
 
 from services.publisher.domain import publication_at
-from services.publisher.opendata import RESULTS_JSON
-from services.publisher.repository import Publication, ResultsRepository
+from services.publisher.files import RESULTS_JSON
+from services.publisher.repository import Publication, ResultsRepository, StoredFile
 from shared.contracts import ResultsPublished, utc_now
 from shared.http import require_admin
 
@@ -58,6 +58,27 @@ class Publications:
         cells left out. The stored results are those frozen at the close, in full detail, for staff."""
         data = await self._repository.file(found.results.consultation_id, found.files[RESULTS_JSON])
         return ResultsPublished.model_validate_json(data)
+
+    async def results(self, found: Publication, authorization: str | None) -> ResultsPublished:
+        """The results this caller sees: administrators those frozen at the close, in full detail; the
+        public those published."""
+        if self.is_admin(authorization):
+            return found.results
+        return await self.published(found)
+
+    async def file(self, found: Publication, name: str) -> tuple[StoredFile, bytes] | None:
+        """One published file and its bytes, or None if the publication has no file of this name."""
+        stored = found.files.get(name)
+        if stored is None:
+            return None
+        return stored, await self._repository.file(found.results.consultation_id, stored)
+
+    async def release(self, consultation_id: str, authorization: str | None) -> None:
+        """Make the results public now, before the end of the embargo (administrators only)."""
+        require_admin(authorization, self._admin_token)
+        if not self._known(consultation_id):
+            raise NotPublished(known=False)
+        await self._repository.release(consultation_id, utc_now())
 
     async def visible(self, consultation_id: str, authorization: str | None) -> Publication:
         """The publication, if this caller may see it now; else NotPublished or Embargoed."""

@@ -9,7 +9,8 @@ from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from services.publisher.opendata import EXCLUSIONS_CSV, FollowUp, Respondent, set_aside_by_reason, shown
+from services.publisher.archive import FollowUp, Respondent, set_aside_by_reason, shown
+from services.publisher.files import EXCLUSIONS_CSV
 from shared.contracts import (
     IMPROVEMENT_LABELS,
     PROFILE_LABELS,

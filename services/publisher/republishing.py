@@ -10,16 +10,15 @@ every ranking and archive file keeps its bytes.
 import asyncio
 import hashlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
+from services.publisher.archive import FollowUp, follow_up_of, published_results
 from services.publisher.closing import PublisherMetrics
-from services.publisher.opendata import (
+from services.publisher.files import (
     ANSWERS_CSV,
     METHOD_JSON,
     RESPONDENTS_CSV,
-    FollowUp,
     Report,
-    published_results,
     read_archive,
     read_method,
     render_files,
@@ -27,13 +26,42 @@ from services.publisher.opendata import (
     under_publication_rules,
 )
 from services.publisher.repository import ResultsRepository
-from shared.contracts import ResultsPublished
+from shared.contracts import CommitmentRecorded, ExcerptApproved, ResultsPublished
+from shared.kafka import StateView
+from shared.topics import COMMITMENTS, EXCERPTS
 
 READ_BACK = (RESPONDENTS_CSV, ANSWERS_CSV, METHOD_JSON)
 
 
 class ArchiveNotReadBack(Exception):
     """The stored archive does not render back to the same bytes: nothing is republished."""
+
+
+class FollowUpInputs:
+    """The ministry's inputs to the published files, followed on their topics: commitments and approved
+    excerpts. A change of either is reported with the consultation it belongs to."""
+
+    def __init__(
+        self,
+        bootstrap: str,
+        consultations: Iterable[str],
+        changed: Callable[[str], None],
+        logger: logging.Logger,
+    ) -> None:
+        self._consultations = consultations
+        self._changed = changed
+        self.commitments = StateView(bootstrap, COMMITMENTS, CommitmentRecorded, logger, on_change=self._on_change)
+        self.excerpts = StateView(bootstrap, EXCERPTS, ExcerptApproved, logger, on_change=self._on_change)
+
+    def _on_change(self, key: str, _: object) -> None:
+        # Keys are `<consultation_id>:<id>`; a tombstone carries no value to read the consultation from.
+        for cid in self._consultations:
+            if key.startswith(cid + ":"):
+                self._changed(cid)
+
+    def follow_up(self, results: ResultsPublished) -> FollowUp:
+        """What the ministry will do about these results, and the excerpts approved, as recorded now."""
+        return follow_up_of(results, self.commitments.items.values(), self.excerpts.items.values())
 
 
 class Republisher:
@@ -59,6 +87,12 @@ class Republisher:
         """A commitment or an excerpt of this consultation changed (or its files were just stored)."""
         self._dirty.add(consultation_id)
         self._wake.set()
+
+    def catch_up(self, consultation_ids: Iterable[str]) -> None:
+        """Mark every consultation changed: whatever changed while no publisher ran (and files stored by an
+        earlier version) is caught up."""
+        for cid in list(consultation_ids):
+            self.changed(cid)
 
     @property
     def pending(self) -> frozenset[str]:

@@ -10,8 +10,8 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Header, Request, Response
 from fastapi.responses import HTMLResponse
 
+from services.publisher.archive import FollowUp
 from services.publisher.feed import atom_feed
-from services.publisher.opendata import FollowUp
 from services.publisher.publications import Embargoed, NotPublished, Publications
 from services.publisher.report import KIND_LABELS, STATUS_LABELS, web_url
 from shared.contracts import CommitmentStatus, ResultsPublished

@@ -14,9 +14,10 @@ from services.catalogue.domain import Catalogue
 from services.catalogue.handlers import CatalogueHolder, CatalogueMetrics
 from services.catalogue.handlers import build_router as catalogue_router
 from services.catalogue.settings import CatalogueSettings
+from services.publisher.archive import DatasetRef, FollowUp, Respondent
 from services.publisher.closing import Closer, PublisherMetrics
 from services.publisher.domain import Offsets
-from services.publisher.opendata import RESULTS_JSON, DatasetRef, FollowUp, Respondent
+from services.publisher.files import RESULTS_JSON
 from services.publisher.repository import Publication, StoredFile
 from services.scoring.domain import DEFAULT_WEIGHTS, counted_ballot, exclusions_in_force, filtered, method, rank
 from services.scoring.handlers import ScoringMetrics

@@ -7,13 +7,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from services.publisher.opendata import (
-    IMPROVE_CSV,
-    OPEN_CSV,
-    Method,
-    public_archive_of,
-    ranking_files,
-)
+from services.publisher.archive import Method, public_archive_of
+from services.publisher.files import IMPROVE_CSV, OPEN_CSV, ranking_files
 from services.scoring.domain import DEFAULT_WEIGHTS, Ballot, StoredRow, contributions, rank, respondent_answers
 from services.scoring.intervals import LiveIntervals, compute
 from services.scoring.repository import Totals

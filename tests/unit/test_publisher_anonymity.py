@@ -10,7 +10,18 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from services.publisher.opendata import (
+from services.publisher.archive import (
+    Method,
+    archive_of,
+    compute_rankings,
+    follow_up_of,
+    pooled_profiles,
+    public_archive_of,
+    published_results,
+    results_of,
+    same_totals,
+)
+from services.publisher.files import (
     ANSWERS_CSV,
     DATAPACKAGE_JSON,
     ENGAGEMENTS_CSV,
@@ -21,17 +32,8 @@ from services.publisher.opendata import (
     RESPONDENTS_CSV,
     RESULTS_JSON,
     SUGGESTIONS_CSV,
-    Method,
-    archive_of,
-    compute_rankings,
-    follow_up_of,
-    pooled_profiles,
-    public_archive_of,
-    published_results,
     recompute,
     render_files,
-    results_of,
-    same_totals,
 )
 from services.publisher.report import ReportRenderer
 from services.scoring.domain import DEFAULT_WEIGHTS

@@ -8,15 +8,10 @@ from datetime import datetime, timedelta
 import pytest
 from prometheus_client import CollectorRegistry
 
+from services.publisher.archive import FollowUp, Respondent, same_totals
 from services.publisher.closing import Closer, PublisherMetrics, ResultsDisagree
 from services.publisher.domain import Offsets
-from services.publisher.opendata import (
-    METHOD_JSON,
-    RESULTS_JSON,
-    FollowUp,
-    Respondent,
-    same_totals,
-)
+from services.publisher.files import METHOD_JSON, RESULTS_JSON
 from services.publisher.repository import Publication, StoredFile
 from services.scoring.domain import DEFAULT_WEIGHTS, counted_ballot, method, rank
 from shared.contracts import (

@@ -16,10 +16,23 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry
 
+from services.publisher.archive import (
+    FollowUp,
+    Method,
+    archive_of,
+    compute_rankings,
+    consultation_of,
+    counted,
+    disagreements,
+    public_archive_of,
+    published_results,
+    results_of,
+    same_totals,
+)
 from services.publisher.audit import audit
 from services.publisher.closing import PIPELINE, Closer, PublisherMetrics, ResultsDisagree
 from services.publisher.domain import Offsets
-from services.publisher.opendata import (
+from services.publisher.files import (
     DATAPACKAGE_JSON,
     EXCLUSIONS_CSV,
     INPUT_FILES,
@@ -28,22 +41,11 @@ from services.publisher.opendata import (
     REPORT_HTML,
     RESPONDENTS_CSV,
     RESULTS_JSON,
-    FollowUp,
-    Method,
-    archive_of,
-    compute_rankings,
-    consultation_of,
-    counted,
     datapackage_json,
-    disagreements,
-    public_archive_of,
-    published_results,
     recompute,
     render_files,
     respondents_csv,
     results_json,
-    results_of,
-    same_totals,
 )
 from services.publisher.report import ReportRenderer
 from services.publisher.republishing import Republisher

@@ -13,10 +13,11 @@ from xml.etree import ElementTree as ET
 import pytest
 from prometheus_client import CollectorRegistry
 
+from services.publisher.archive import FollowUp, follow_up_of
 from services.publisher.audit import audit
 from services.publisher.closing import PublisherMetrics
 from services.publisher.feed import ATOM, atom_feed
-from services.publisher.opendata import (
+from services.publisher.files import (
     ANSWERS_CSV,
     DATAPACKAGE_JSON,
     ENGAGEMENTS_CSV,
@@ -28,14 +29,12 @@ from services.publisher.opendata import (
     REPORT_HTML,
     RESPONDENTS_CSV,
     RESULTS_JSON,
-    FollowUp,
-    follow_up_of,
     recompute,
     render_files,
 )
 from services.publisher.report import web_url
 from services.publisher.repository import Publication, StoredFile
-from services.publisher.republishing import Republisher
+from services.publisher.republishing import FollowUpInputs, Republisher
 from shared.contracts import (
     CommitmentKind,
     CommitmentRecorded,
@@ -387,3 +386,14 @@ def test_every_status_renders(status: CommitmentStatus) -> None:
     results = published(seed=3)[0]
     files = rendered(follow_up_of(results, [c], []))
     assert rows(files[ENGAGEMENTS_CSV])[0]["status"] == status.value
+
+
+def test_a_changed_input_marks_its_consultation_and_the_follow_up_reads_the_inputs_as_they_stand() -> None:
+    changed: list[str] = []
+    inputs = FollowUpInputs("unused:9092", ["c1", "c10"], changed.append, logging.getLogger("test.inputs"))
+    inputs.commitments.put("c1:open-d7", COMMITMENTS[0])
+    inputs.excerpts.put("c10:x3", excerpt("x3", "Ailleurs.", cid="c10"))
+    inputs.excerpts.put("c2:x4", excerpt("x4", "Unknown consultation.", cid="c2"))
+    assert changed == ["c1", "c10"]
+    results, *_ = published(seed=3)
+    assert inputs.follow_up(results) == follow_up_of(results, [COMMITMENTS[0]], [])

@@ -6,8 +6,9 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
+from services.publisher.archive import counted, published_results
 from services.publisher.audit import audit
-from services.publisher.opendata import (
+from services.publisher.files import (
     DATAPACKAGE_JSON,
     IMPROVE_CSV,
     METHOD_JSON,
@@ -15,8 +16,6 @@ from services.publisher.opendata import (
     REPORT_HTML,
     RESULTS_JSON,
     SUGGESTIONS_CSV,
-    counted,
-    published_results,
     read_method,
     render_files,
 )

@@ -7,13 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from services.publisher.opendata import (
-    ANSWERS_CSV,
-    DATAPACKAGE_JSON,
-    OPEN_CSV,
-    REPORT_HTML,
-    RESULTS_JSON,
-    SUGGESTIONS_CSV,
+from services.publisher.archive import (
     Consultation,
     DatasetRef,
     Method,
@@ -22,9 +16,17 @@ from services.publisher.opendata import (
     disagreements,
     public_archive_of,
     published_results,
+    results_of,
+)
+from services.publisher.files import (
+    ANSWERS_CSV,
+    DATAPACKAGE_JSON,
+    OPEN_CSV,
+    REPORT_HTML,
+    RESULTS_JSON,
+    SUGGESTIONS_CSV,
     recompute,
     render_files,
-    results_of,
     safe_cell,
     unsafe_cell,
 )
