@@ -13,9 +13,10 @@ import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from services.backoffice.detection import DEFAULT_SETTINGS
 from services.ingest.domain import respondent_key
 from services.ingest.settings import DEV_PSEUDONYM_SECRET
-from shared.contracts import Decision, DetectionSettings, ExclusionDecided, Signal, utc_now
+from shared.contracts import Decision, ExclusionDecided, Signal, utc_now
 from shared.topics import EXCLUSIONS, SCORING_GROUP, TOPICS
 from tests.e2e.conftest import Pipeline
 from tests.e2e.helpers import SUGGESTIONS, as_tuples, assert_problem, issued_token, poll, random_body
@@ -24,15 +25,7 @@ from tests.e2e.truth import Accepted, expected_rankings, ranked
 KINDS = ("open", "improve", "suggestions")
 EXCLUSIONS_PARTITIONS = next(spec.partitions for spec in TOPICS if spec.name == EXCLUSIONS)
 DEADLINE_S = 90  # a transaction the killed process left open may hold for its 60 s lifetime
-SETTINGS = DetectionSettings(
-    burst_window_s=600,
-    burst_min=5,
-    same_window_s=3600,
-    same_min=5,
-    same_similarity=0.9,
-    fast_fill_s=8.0,
-    fast_min=5,
-)
+SETTINGS = DEFAULT_SETTINGS  # the rule's thresholds: scoring only carries them
 
 
 def decision(cid: str, cluster_id: str, choice: Decision, keys: list[str]) -> tuple[str, ExclusionDecided]:

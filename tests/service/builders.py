@@ -6,12 +6,12 @@ from datetime import UTC, datetime, timedelta
 from faststream.kafka import KafkaBroker, KafkaPublishMessage
 from pydantic import BaseModel
 
+from services.backoffice.detection import DEFAULT_SETTINGS
 from shared.contracts import (
     ConsultationDefined,
     DatasetStatus,
     DatasetSummary,
     Decision,
-    DetectionSettings,
     ExclusionDecided,
     ImprovementKind,
     ImprovementRequest,
@@ -83,9 +83,7 @@ def enriched(
     )
 
 
-DETECTION = DetectionSettings(
-    burst_window_s=60, burst_min=20, same_window_s=600, same_min=10, same_similarity=0.9, fast_fill_s=8.0, fast_min=5
-)
+DETECTION = DEFAULT_SETTINGS  # the rule's thresholds: scoring only carries them
 
 
 def decision(cluster: str, respondents: list[str], verdict: Decision = Decision.EXCLUDE) -> ExclusionDecided:

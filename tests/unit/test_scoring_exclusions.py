@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import pytest
 
+from services.backoffice.detection import DEFAULT_SETTINGS
 from services.scoring.domain import (
     DEFAULT_WEIGHTS,
     Ballot,
@@ -31,7 +32,6 @@ from services.scoring.domain import (
 )
 from shared.contracts import (
     Decision,
-    DetectionSettings,
     ExclusionDecided,
     ImprovementKind,
     Priority,
@@ -42,15 +42,7 @@ from shared.contracts import (
 )
 from tests.unit.test_scoring_domain import T0, enriched
 
-SETTINGS = DetectionSettings(
-    burst_window_s=600,
-    burst_min=20,
-    same_window_s=3600,
-    same_min=10,
-    same_similarity=0.9,
-    fast_fill_s=8.0,
-    fast_min=5,
-)
+SETTINGS = DEFAULT_SETTINGS  # the rule's thresholds: scoring only carries them
 
 
 def decided(cluster_id: str, decision: Decision, respondents: list[str], consultation: str = "c1") -> ExclusionDecided:
