@@ -6,8 +6,10 @@ import io
 import json
 import os
 import random
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -224,6 +226,30 @@ async def files_of(client: httpx.AsyncClient, base: str, cid: str, headers: dict
 
     files: dict[str, bytes] = await poll("one version of every published file", read, deadline_s=30, interval_s=0.2)
     return files
+
+
+def assert_valid_package(files: dict[str, bytes], directory: Path) -> None:
+    """The published files, written to `directory`, make a data package `frictionless` validates."""
+    from frictionless import validate
+
+    for name, data in files.items():
+        (directory / name).write_bytes(data)
+    report = validate(str(directory / "datapackage.json"))
+    assert report.valid, report.flatten(["resource", "rowNumber", "fieldName", "type", "note"])
+
+
+async def audited(*args: str) -> str:
+    """What the audit command prints for `args` (a results URL or a directory, then options), once it
+    has exited 0 with a MATCH."""
+    audit = await asyncio.create_subprocess_exec(
+        *(sys.executable, "-m", "services.publisher.audit", *args),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    out = (await asyncio.wait_for(audit.communicate(), 120))[0].decode()
+    assert audit.returncode == 0, out
+    assert "MATCH" in out
+    return out
 
 
 def assert_problem(answer: httpx.Response, status: int) -> dict[str, Any]:

@@ -7,14 +7,12 @@ page and its feed; a census dataset under a commitment to open it gets its publi
 import asyncio
 import csv
 import io
-import sys
 import uuid
 from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree as ET
 
 import httpx
-from frictionless import validate
 from playwright.async_api import Browser
 
 from deploy.local.mail import MailSink
@@ -23,6 +21,8 @@ from tests.e2e.anonymity import assert_nothing_identifies_anyone
 from tests.e2e.conftest import Pipeline
 from tests.e2e.helpers import (
     CONSENT,
+    assert_valid_package,
+    audited,
     axe_violations,
     census_rows,
     files_of,
@@ -183,18 +183,8 @@ async def test_commitments_are_recorded_published_and_fulfilled_by_the_catalogue
             assert engaged["ajouter-fanfares"]["rank"] == "1"
             for name in ("suggestions.csv", "reponses.csv", "resultats.json", "a-ouvrir.csv", "a-ameliorer.csv"):
                 assert b"fanfare" not in files[name].lower(), name  # typed by respondents: only staff's title shows
-            for name, data in files.items():
-                (tmp_path / name).write_bytes(data)
-            report = validate(str(tmp_path / "datapackage.json"))
-            assert report.valid, report.flatten(["resource", "rowNumber", "fieldName", "type", "note"])
-            audit = await asyncio.create_subprocess_exec(
-                *(sys.executable, "-m", "services.publisher.audit", f"{results}/v1/consultations/{cid}/results"),
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.STDOUT,
-            )
-            out = (await asyncio.wait_for(audit.communicate(), 120))[0].decode()
-            assert audit.returncode == 0, out
-            assert "MATCH" in out
+            assert_valid_package(files, tmp_path)
+            await audited(f"{results}/v1/consultations/{cid}/results")
             follow_up = f"{results}/consultations/{cid}/suivi"
             page = (await client.get(follow_up)).text
             assert all(title in page for title in (row["titre"], "Registre des fanfares"))

@@ -15,7 +15,6 @@ import io
 import json
 import random
 import re
-import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -30,6 +29,8 @@ from tests.e2e.helpers import (
     CONSENT,
     KINDS,
     PROFILES,
+    assert_valid_package,
+    audited,
     axe_violations,
     files_of,
     new_page,
@@ -282,17 +283,5 @@ async def test_stuffing_is_flagged_set_aside_by_staff_and_published_raw_and_filt
     assert "exclusions.csv" in {r["path"] for r in package["resources"]}
     method = json.loads(files["methode.json"])
     assert json.dumps(method, ensure_ascii=False).count(REASONS["attack-a"]) >= 1
-    for name, data in files.items():
-        (tmp_path / name).write_bytes(data)
-    from frictionless import validate
-
-    report = validate(str(tmp_path / "datapackage.json"))
-    assert report.valid, report.flatten(["resource", "rowNumber", "fieldName", "type", "note"])
-    audit = await asyncio.create_subprocess_exec(
-        *(sys.executable, "-m", "services.publisher.audit", str(tmp_path)),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
-    out = (await asyncio.wait_for(audit.communicate(), 120))[0].decode()
-    assert audit.returncode == 0, out
-    assert "MATCH" in out
+    assert_valid_package(files, tmp_path)
+    await audited(str(tmp_path))
