@@ -10,6 +10,7 @@ and prints both and their ratio. The machine is shared and noisy: read the ratio
 
 import argparse
 import json
+import os
 import random
 import re
 import shutil
@@ -28,6 +29,18 @@ from deploy.local.processes import ServiceProcess, make_services, service_env
 from shared.contracts import PRIVACY_NOTICE
 
 ADMIN = "bench-admin-token"
+# Every port a benchmark uses moves by this much, so two checkouts can run benchmarks side by side.
+PORT_SHIFT = int(os.environ.get("COD_BENCH_PORT_SHIFT", "0"))
+
+
+def bench_infra() -> local_infra.Infra:
+    """Kafka and SecantusDB of the benchmarks: profile `bench`, ports 49092/49093/47017 (+ the shift)."""
+    return local_infra.Infra(
+        profile="bench",
+        kafka_port=49092 + PORT_SHIFT,
+        kafka_controller_port=49093 + PORT_SHIFT,
+        mongo_port=47017 + PORT_SHIFT,
+    )
 
 
 def body(rng: random.Random, to_open: list[str], to_improve: list[str]) -> dict[str, Any]:
@@ -89,7 +102,7 @@ def main() -> int:
     if shutil.which("wrk") is None:
         print("the benchmark drives the servers with wrk: apt-get install wrk", file=sys.stderr)
         return 1
-    infra = local_infra.Infra(profile="bench", kafka_port=49092, kafka_controller_port=49093, mongo_port=47017)
+    infra = bench_infra()
     local_infra.up(infra, fresh=True)
     settings = {
         "COD_ADMIN_TOKEN": ADMIN,
@@ -97,8 +110,12 @@ def main() -> int:
         "COD_LOG_LEVEL": "WARNING",
         "COD_COMMIT_LANES": str(args.lanes),
     }
-    services = make_services(infra, ports={"ingest": 18100, "catalogue": 18101}, overrides=settings)
-    bare = ServiceProcess("bare", 18109, service_env(infra, 18109), infra.root / "logs" / "bare.log")
+    services = make_services(
+        infra, ports={"ingest": 18100 + PORT_SHIFT, "catalogue": 18101 + PORT_SHIFT}, overrides=settings
+    )
+    bare = ServiceProcess(
+        "bare", 18109 + PORT_SHIFT, service_env(infra, 18109 + PORT_SHIFT), infra.root / "logs" / "bare.log"
+    )
     try:
         for service in services.values():
             service.start()

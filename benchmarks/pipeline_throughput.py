@@ -27,7 +27,7 @@ from typing import Any
 import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from benchmarks.ingest_throughput import body, drive, wrk_script
+from benchmarks.ingest_throughput import PORT_SHIFT, bench_infra, body, drive, wrk_script
 from deploy.local import infra as local_infra
 from deploy.local.processes import make_services
 from shared.kafka import ensure_topics
@@ -35,6 +35,7 @@ from shared.topics import TopicSpec
 
 ADMIN = "bench-admin-token"
 PORTS = {"ingest": 18200, "catalogue": 18201, "scoring": 18202, "publisher": 18203}
+PORTS = {name: port + PORT_SHIFT for name, port in PORTS.items()}
 
 
 async def kafka_baseline(bootstrap: str, count: int, size: int) -> float:
@@ -123,7 +124,7 @@ async def freshness(
 def bench_stack() -> Iterator[tuple[local_infra.Infra, dict[str, str], list[dict[str, Any]]]]:
     """Fresh Kafka and SecantusDB (profile `bench`) and the four services; yields the infrastructure,
     the services' URLs and 1,000 varied response bodies over the real catalogue. Stops it all after."""
-    infra = local_infra.Infra(profile="bench", kafka_port=49092, kafka_controller_port=49093, mongo_port=47017)
+    infra = bench_infra()
     local_infra.up(infra, fresh=True)
     settings = {"COD_ADMIN_TOKEN": ADMIN, "COD_RATE_LIMIT_BURST": "100000000", "COD_LOG_LEVEL": "WARNING"}
     services = make_services(infra, ports=PORTS, overrides=settings)
