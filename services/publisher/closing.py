@@ -2,8 +2,9 @@
 write the open-data files.
 
 The frozen rankings are the filtered ones: computed from the internal archive (every respondent's
-counted submission, read from scoring once everything is scored and every decision of staff on a
-flagged cluster applied) without the respondents set aside, with the published method, and checked
+counted submission, which the publisher's `Ledger` folds from the log as the responses arrive, once it
+and scoring have read everything up to the watermark, every decision of staff on a flagged cluster
+included) without the respondents set aside, with the published method, and checked
 against scoring's own filtered tallies: two independent computations that must agree, in full detail,
 before anything is emitted; the clusters scoring says it set aside must count the respondents the
 ballots mark with them. The files are rendered from the public archive derived from the same ballots
@@ -20,7 +21,6 @@ from typing import Protocol
 
 import httpx
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from pydantic import TypeAdapter
 
 from services.publisher.archive import (
     Consultation,
@@ -57,7 +57,6 @@ PAGE = 10_000
 MAX_RETRY_S = 60.0
 # Every response enriched and scored, and every decision of staff on a flagged cluster applied by scoring.
 PIPELINE = ((RESPONSES_SUBMITTED, CATALOGUE_GROUP), (RESPONSES_ENRICHED, SCORING_GROUP), (EXCLUSIONS, SCORING_GROUP))
-EXCLUSIONS_IN_FORCE = TypeAdapter(list[ExclusionInForce])
 
 
 class Progress(Protocol):
@@ -72,7 +71,13 @@ class Emitter(Protocol):
 
 class Rankings(Protocol):
     async def page(self, consultation_id: str, kind: RankingKind) -> RankingPage:
-        """A whole ranking, filtered (without the respondents set aside)."""
+        """A whole ranking, filtered (without the respondents set aside), as scoring tallied it."""
+        ...
+
+
+class Archive(Protocol):
+    def positions(self, topic: str) -> Offsets:
+        """How far the archive has read each partition of `topic`."""
         ...
 
     async def ballots(self, consultation_id: str) -> list[CountedBallot]: ...
@@ -87,21 +92,11 @@ class ResultsDisagree(Exception):
 
 
 class ScoringClient:
-    """Reads complete rankings and the counted ballots from the scoring service's HTTP API."""
+    """Reads scoring's complete rankings from its HTTP API, to check the archive's against them."""
 
     def __init__(self, base_url: str, admin_token: str) -> None:
         self._client = httpx.AsyncClient(base_url=base_url, timeout=120.0)
         self._admin = {"Authorization": f"Bearer {admin_token}"}
-
-    async def ballots(self, consultation_id: str) -> list[CountedBallot]:
-        ballots = []
-        url = f"/v1/consultations/{consultation_id}/ballots"
-        async with self._client.stream("GET", url, headers=self._admin) as response:
-            response.raise_for_status()
-            async for line in response.aiter_lines():
-                if line:
-                    ballots.append(CountedBallot.model_validate_json(line))
-        return ballots
 
     async def page(self, consultation_id: str, kind: RankingKind) -> RankingPage:
         items = []
@@ -118,14 +113,6 @@ class ScoringClient:
             offset += PAGE
             if offset >= page.total:
                 return page.model_copy(update={"items": items, "offset": 0, "limit": len(items)})
-
-    async def exclusions(self, consultation_id: str) -> list[ExclusionInForce]:
-        response = await self._client.get(f"/v1/consultations/{consultation_id}/exclusions", headers=self._admin)
-        response.raise_for_status()
-        body = response.json()
-        if body.get("consultation_id") != consultation_id:
-            raise ValueError(f"exclusions of {body.get('consultation_id')!r} served for {consultation_id!r}")
-        return EXCLUSIONS_IN_FORCE.validate_python(body["exclusions"])
 
     async def aclose(self) -> None:
         await self._client.aclose()
@@ -193,6 +180,7 @@ class Closer:
         consultations: Mapping[str, ConsultationDefined],
         progress: Progress,
         rankings: Rankings,
+        archive: Archive,
         emitter: Emitter,
         repository: ResultsRepository,
         datasets: Callable[[str], DatasetRef | None],
@@ -212,6 +200,7 @@ class Closer:
         self._consultations = consultations
         self._progress = progress
         self._rankings = rankings
+        self._archive = archive
         self._emitter = emitter
         self._repository = repository
         self._datasets = datasets
@@ -284,8 +273,9 @@ class Closer:
             await asyncio.sleep(interval_s)
 
     async def wait_until_scored(self) -> None:
-        """Every response in Kafka now has been enriched, every enriched one scored, and every decision
-        on a flagged cluster applied (an empty topic has nothing to wait for)."""
+        """Every response in Kafka now has been enriched, every enriched one scored and folded into the
+        archive, and every decision on a flagged cluster applied by both (an empty topic has nothing to
+        wait for)."""
         for topic, group in PIPELINE:
             end = await self._progress.end_offsets(topic)
             # Polling another system's progress: there is no event to wait on.
@@ -293,6 +283,11 @@ class Closer:
                 if caught_up(end, await self._progress.committed(group, topic)):
                     break
                 await asyncio.sleep(0.1)
+            # What scoring has read, the archive must have folded too.
+            while group == SCORING_GROUP:
+                if caught_up(end, self._archive.positions(topic)):
+                    break
+                await asyncio.sleep(0.05)
 
     async def close(self, consultation: ConsultationDefined) -> ResultsPublished:
         cid = consultation.consultation_id
@@ -301,8 +296,8 @@ class Closer:
             await self.wait_until_scored()
             self._metrics.watermark_seconds.observe(time.perf_counter() - started)
             frozen_at = utc_now()
-            ballots = await self._rankings.ballots(cid)
-            exclusions = sorted(await self._rankings.exclusions(cid), key=lambda e: e.cluster_id)
+            ballots = await self._archive.ballots(cid)
+            exclusions = sorted(await self._archive.exclusions(cid), key=lambda e: e.cluster_id)
             everyone = archive_of(ballots)
             archive = counted(everyone, exclusions)
             pages = {kind: await self._rankings.page(cid, kind) for kind in RankingKind}
