@@ -15,7 +15,7 @@ the frozen ones do; the frozen results are stored with them, for staff.
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 from typing import Protocol
 
@@ -24,6 +24,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from services.publisher.archive import (
     Consultation,
+    Counted,
     DatasetRef,
     FollowUp,
     Method,
@@ -80,7 +81,7 @@ class Archive(Protocol):
         """How far the archive has read each partition of `topic`."""
         ...
 
-    async def ballots(self, consultation_id: str) -> list[CountedBallot]: ...
+    async def ballots(self, consultation_id: str) -> Sequence[CountedBallot | Counted]: ...
 
     async def exclusions(self, consultation_id: str) -> list[ExclusionInForce]:
         """The clusters set aside, by cluster id."""
@@ -294,7 +295,7 @@ class Closer:
         with self._metrics.in_progress.track_inprogress():
             started = time.perf_counter()
             await self.wait_until_scored()
-            self._metrics.watermark_seconds.observe(time.perf_counter() - started)
+            laps = {"watermark_s": time.perf_counter() - started}
             frozen_at = utc_now()
             ballots = await self._archive.ballots(cid)
             exclusions = sorted(await self._archive.exclusions(cid), key=lambda e: e.cluster_id)
@@ -323,15 +324,19 @@ class Closer:
             if problems := same_totals(candidate, published_results(candidate, public_archive, method)):
                 self._metrics.disagreements.inc()
                 raise ResultsDisagree(f"{cid}: public archive and frozen results disagree: {'; '.join(problems)}")
+            laps["frozen_s"] = time.perf_counter() - started - sum(laps.values())
             # Whoever emitted first, the files are rendered from the results committed in Kafka,
             # so every replica and every restart writes the same bytes.
             results, emitted = await self._emitter.emit_once(candidate)
+            laps["emit_s"] = time.perf_counter() - started - sum(laps.values())
             public = published_results(results, public_archive, method)
             # The bootstrap of a large archive takes seconds: not on the event loop.
             files = await asyncio.to_thread(
                 render_files, public, public_archive, method, self._report, self._follow_up(public)
             )
             await self._repository.save(results, files)
+            laps["files_s"] = time.perf_counter() - started - sum(laps.values())
+        self._metrics.watermark_seconds.observe(laps["watermark_s"])
         # A commitment or excerpt that changed while the files were rendered is in them at the next rendering.
         self._stored(cid)
         if emitted:
@@ -343,6 +348,7 @@ class Closer:
                 "consultation_id": cid,
                 "respondents": results.respondents,
                 "excluded_respondents": results.excluded_respondents,
-            },
+            }
+            | {name: round(seconds, 2) for name, seconds in laps.items()},
         )
         return results

@@ -15,18 +15,18 @@ from dataclasses import dataclass, field
 
 from pydantic import ValidationError
 
+from services.publisher.archive import Answer, Counted, answers_of
 from services.publisher.domain import Offsets
 from shared.ballots import (
     Ballot,
     Cluster,
     attribution,
     cluster_of,
-    counted_ballot,
     exclusions_in_force,
     fold,
     forgotten,
 )
-from shared.contracts import ConsultationDefined, CountedBallot, ExclusionDecided, ExclusionInForce, ResponseEnriched
+from shared.contracts import ConsultationDefined, ExclusionDecided, ExclusionInForce, ResponseEnriched
 from shared.topics import EXCLUSIONS, RESPONSES_ENRICHED
 
 
@@ -56,6 +56,8 @@ class Ledger:
     def __init__(self, window_of: Callable[[str], ConsultationDefined | None]) -> None:
         self._window_of = window_of
         self._ballots: dict[str, dict[str, Ballot]] = {}  # consultation -> respondent key -> ballot
+        # The lines of each ballot as the archive reads them, worked out as it arrives, not at the close.
+        self._answers: dict[str, dict[str, tuple[Answer, ...]]] = {}
         self._clusters: dict[str, dict[str, Cluster]] = {}  # consultation -> cluster id -> latest decision
         self._positions: dict[str, dict[tuple[str, int], int]] = {RESPONSES_ENRICHED: {}, EXCLUSIONS: {}}
 
@@ -91,7 +93,11 @@ class Ledger:
             folded.late += 1
             return
         ballots = self._ballots.setdefault(response.consultation_id, {})
-        new = fold(ballots.get(response.respondent_key), [enriched])
+        old = ballots.get(response.respondent_key)
+        new = fold(old, [enriched])
+        if new is not None and new.response_id != (old.response_id if old else None):
+            answers = self._answers.setdefault(response.consultation_id, {})
+            answers[response.respondent_key] = _answers(new)
         if new is not None:
             ballots[response.respondent_key] = new
         folded.responses += 1
@@ -120,14 +126,14 @@ class Ledger:
         clusters = self._clusters.get(consultation_id, {}).values()
         return {key: cluster for (_, key), cluster in attribution(clusters).items()}
 
-    async def ballots(self, consultation_id: str) -> list[CountedBallot]:
+    async def ballots(self, consultation_id: str) -> list[Counted]:
         """Every respondent's counted ballot (none of those who withdrew: they are in no archive), marked
-        with the cluster they are set aside for, if any."""
-        attributed = self._attributed(consultation_id)
+        with the cluster they are set aside for, if any; what `counted_ballot` says, without a model each."""
+        attributed, answers = self._attributed(consultation_id), self._answers.get(consultation_id, {})
         return [
-            counted_ballot(ballot, attributed.get(key))
-            for key, ballot in self._ballots.get(consultation_id, {}).items()
-            if not ballot.withdrawn
+            Counted(b.response_id, b.received_at, b.profile, len(b.seen), answers[key], attributed.get(key, ""))
+            for key, b in self._ballots.get(consultation_id, {}).items()
+            if not b.withdrawn
         ]
 
     async def exclusions(self, consultation_id: str) -> list[ExclusionInForce]:
@@ -137,3 +143,9 @@ class Ledger:
             self._attributed(consultation_id),
             self._ballots.get(consultation_id, {}).values(),
         )
+
+
+def _answers(ballot: Ballot) -> tuple[Answer, ...]:
+    titles = dict(ballot.titles)
+    suggestions = ((group, matched, titles.get(group, group)) for group, matched in ballot.suggestions)
+    return answers_of(ballot.open, ballot.improve, suggestions)

@@ -4,6 +4,7 @@ batches, redeliveries and amendments; late responses, withdrawals and tombstones
 import random
 from datetime import timedelta
 
+from services.publisher.archive import counted_of
 from services.publisher.domain import caught_up
 from services.publisher.ledger import Ledger, Record
 from shared.ballots import Ballot, attribution, cluster_of, counted_ballot, exclusions_in_force, fold
@@ -54,7 +55,7 @@ async def test_the_archive_holds_the_ballots_scoring_folds_whatever_the_batches(
             start += size
         ballots = await ledger.ballots("c1")
         counted = sorted(
-            (counted_ballot(b) for b in expected.values() if b is not None and not b.withdrawn),
+            (counted_of(counted_ballot(b)) for b in expected.values() if b is not None and not b.withdrawn),
             key=lambda b: b.response_id,
         )
         assert sorted(ballots, key=lambda b: b.response_id) == counted
@@ -72,7 +73,7 @@ async def test_responses_after_the_close_are_left_out_as_scoring_leaves_them_out
         ]
     )
     assert (folded.responses, folded.late) == (1, 2)
-    assert [(b.response_id, [o.dataset_id for o in b.open]) for b in await ledger.ballots("c1")] == [("r1", ["d1"])]
+    assert [(b.response_id, [a.key for a in b.answers]) for b in await ledger.ballots("c1")] == [("r1", ["d1"])]
 
 
 async def test_exclusions_follow_the_latest_decision_on_each_cluster_tombstones_included() -> None:
@@ -82,7 +83,7 @@ async def test_exclusions_follow_the_latest_decision_on_each_cluster_tombstones_
     ledger.fold([decision_record(a, 0), decision_record(b, 1)])
     marks = {x.response_id: x.exclusion for x in await ledger.ballots("c1")}
     # p2 is in both: attributed to the smallest cluster id, as scoring attributes.
-    assert marks == {"r0": "a", "r1": "a", "r2": "a", "r3": "b", "r4": None, "r5": None}
+    assert marks == {"r0": "a", "r1": "a", "r2": "a", "r3": "b", "r4": "", "r5": ""}
     clusters = [cluster_of(a, 0), cluster_of(b, 1)]
     attributed = {key: cid for (_, key), cid in attribution(clusters).items()}
     expected = exclusions_in_force(clusters, attributed, [])
@@ -92,9 +93,9 @@ async def test_exclusions_follow_the_latest_decision_on_each_cluster_tombstones_
     cleared = decision("a", ["p0", "p1", "p2"], Decision.CLEAR)
     ledger.fold([decision_record(cleared, 2), decision_record(a, 0)])  # a redelivered older decision: stale
     marks = {x.response_id: x.exclusion for x in await ledger.ballots("c1")}
-    assert marks == {"r0": None, "r1": None, "r2": "b", "r3": "b", "r4": None, "r5": None}
+    assert marks == {"r0": "", "r1": "", "r2": "b", "r3": "b", "r4": "", "r5": ""}
     ledger.fold([decision_record(None, 3, key="c1:b")])  # b's decision deleted from the topic
-    assert all(x.exclusion is None for x in await ledger.ballots("c1"))
+    assert all(x.exclusion == "" for x in await ledger.ballots("c1"))
     assert await ledger.exclusions("c1") == []
 
 
