@@ -408,7 +408,8 @@ def compute_rankings(
             if answer.priority is not None:
                 row.priorities[answer.priority] += 1
                 row.profile_priorities[(respondent.profile, answer.priority)] += 1
-            row.improvements.update(answer.improvements)
+            if answer.improvements:
+                row.improvements.update(answer.improvements)
             if answer.title:
                 row.titles[answer.title] += 1
 
