@@ -16,6 +16,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Protocol
 
@@ -28,6 +29,7 @@ from services.publisher.archive import (
     DatasetRef,
     FollowUp,
     Method,
+    Respondent,
     archive_of,
     compute_rankings,
     counted,
@@ -165,6 +167,51 @@ class PublisherMetrics:
         )
 
 
+@dataclass(frozen=True)
+class Publishing:
+    """What the results are published with, beside the weights scoring serves."""
+
+    code_version: str
+    min_cell: int
+    resamples: int
+
+
+def freeze(
+    window: Consultation,
+    ballots: Sequence[CountedBallot | Counted],
+    exclusions: Sequence[ExclusionInForce],
+    pages: Mapping[RankingKind, RankingPage],
+    dataset: Callable[[str], DatasetRef | None],
+    publishing: Publishing,
+) -> tuple[ResultsPublished, list[Respondent], Method]:
+    """The results frozen at the close from the archive's ballots, the public archive and the method,
+    once checked against scoring's tallies (`pages`) and the public archive; `ResultsDisagree` otherwise."""
+    cid = window.consultation_id
+    everyone = archive_of(ballots)
+    archive = counted(everyone, exclusions)
+    weights = pages[RankingKind.OPEN].method.weights
+    method = Method(weights, publishing.code_version, publishing.min_cell, publishing.resamples)
+    referenced = {a.dataset_id for r in archive for a in r.answers if a.dataset_id}
+    datasets = {d: ref for d in sorted(referenced) if (ref := dataset(d)) is not None}
+    rankings = compute_rankings(archive, datasets, method.weights)
+    excluded = len(everyone) - len(archive)
+    problems = disagreements(rankings, {kind: page.items for kind, page in pages.items()})
+    problems += exclusion_problems(everyone, exclusions)
+    problems += [
+        f"{kind.value}: scoring served the {page.view.value} view with {page.excluded_respondents} "
+        f"respondents set aside, not the filtered one with {excluded}"
+        for kind, page in pages.items()
+        if (page.view, page.excluded_respondents) != (RankingView.FILTERED, excluded)
+    ]
+    if problems:
+        raise ResultsDisagree(f"{cid}: archive and scoring disagree: {'; '.join(problems)}")
+    candidate = results_of(results_event_id(cid), window, len(archive), method, rankings, excluded, exclusions)
+    public_archive = public_archive_of(ballots, cid, publishing.min_cell)
+    if problems := same_totals(candidate, published_results(candidate, public_archive, method)):
+        raise ResultsDisagree(f"{cid}: public archive and frozen results disagree: {'; '.join(problems)}")
+    return candidate, public_archive, method
+
+
 def dataset_refs(dataset: Callable[[str], DatasetRecord | None]) -> Callable[[str], DatasetRef | None]:
     """The catalogue in force (retired datasets left out) as the results show its datasets."""
 
@@ -196,8 +243,7 @@ class Closer:
         min_cell: int = 5,
         resamples: int = 1000,
     ) -> None:
-        self._min_cell = min_cell
-        self._resamples = resamples
+        self._settings = Publishing(code_version, min_cell, resamples)
         self._consultations = consultations
         self._progress = progress
         self._rankings = rankings
@@ -205,7 +251,6 @@ class Closer:
         self._emitter = emitter
         self._repository = repository
         self._datasets = datasets
-        self._code_version = code_version
         self._report = report
         self._settle = settle
         self._poll = poll_interval_s
@@ -297,33 +342,17 @@ class Closer:
             await self.wait_until_scored()
             laps = {"watermark_s": time.perf_counter() - started}
             frozen_at = utc_now()
-            ballots = await self._archive.ballots(cid)
+            ballots = await self._archive.ballots(cid)  # on the loop: the follower's task changes the archive
             exclusions = sorted(await self._archive.exclusions(cid), key=lambda e: e.cluster_id)
-            everyone = archive_of(ballots)
-            archive = counted(everyone, exclusions)
             pages = {kind: await self._rankings.page(cid, kind) for kind in RankingKind}
-            method = Method(pages[RankingKind.OPEN].method.weights, self._code_version, self._min_cell, self._resamples)
-            referenced = {a.dataset_id for r in archive for a in r.answers if a.dataset_id}
-            datasets = {d: ref for d in sorted(referenced) if (ref := self._datasets(d)) is not None}
-            rankings = compute_rankings(archive, datasets, method.weights)
-            excluded = len(everyone) - len(archive)
-            problems = disagreements(rankings, {kind: page.items for kind, page in pages.items()})
-            problems += exclusion_problems(everyone, exclusions)
-            problems += [
-                f"{kind.value}: scoring served the {page.view.value} view with {page.excluded_respondents} "
-                f"respondents set aside, not the filtered one with {excluded}"
-                for kind, page in pages.items()
-                if (page.view, page.excluded_respondents) != (RankingView.FILTERED, excluded)
-            ]
-            if problems:
-                self._metrics.disagreements.inc()
-                raise ResultsDisagree(f"{cid}: archive and scoring disagree: {'; '.join(problems)}")
             window = Consultation(cid, consultation.title, consultation.opens_at, consultation.closes_at, frozen_at)
-            candidate = results_of(results_event_id(cid), window, len(archive), method, rankings, excluded, exclusions)
-            public_archive = public_archive_of(ballots, cid, self._min_cell)
-            if problems := same_totals(candidate, published_results(candidate, public_archive, method)):
+            try:  # seconds for a large archive: not on the event loop
+                candidate, public_archive, method = await asyncio.to_thread(
+                    freeze, window, ballots, exclusions, pages, self._datasets, self._settings
+                )
+            except ResultsDisagree:
                 self._metrics.disagreements.inc()
-                raise ResultsDisagree(f"{cid}: public archive and frozen results disagree: {'; '.join(problems)}")
+                raise
             laps["frozen_s"] = time.perf_counter() - started - sum(laps.values())
             # Whoever emitted first, the files are rendered from the results committed in Kafka,
             # so every replica and every restart writes the same bytes.
