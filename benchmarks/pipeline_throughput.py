@@ -15,6 +15,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 import random
 import statistics
 import sys
@@ -36,6 +37,8 @@ from shared.topics import TopicSpec
 ADMIN = "bench-admin-token"
 PORTS = {"ingest": 18200, "catalogue": 18201, "scoring": 18202, "publisher": 18203}
 PORTS = {name: port + PORT_SHIFT for name, port in PORTS.items()}
+# The services log at WARNING while measured; `COD_BENCH_LOG_LEVEL=INFO` shows, e.g., the close's phases.
+LOG_LEVEL = os.environ.get("COD_BENCH_LOG_LEVEL", "WARNING")
 
 
 async def kafka_baseline(bootstrap: str, count: int, size: int) -> float:
@@ -126,7 +129,7 @@ def bench_stack() -> Iterator[tuple[local_infra.Infra, dict[str, str], list[dict
     the services' URLs and 1,000 varied response bodies over the real catalogue. Stops it all after."""
     infra = bench_infra()
     local_infra.up(infra, fresh=True)
-    settings = {"COD_ADMIN_TOKEN": ADMIN, "COD_RATE_LIMIT_BURST": "100000000", "COD_LOG_LEVEL": "WARNING"}
+    settings = {"COD_ADMIN_TOKEN": ADMIN, "COD_RATE_LIMIT_BURST": "100000000", "COD_LOG_LEVEL": LOG_LEVEL}
     services = make_services(infra, ports=PORTS, overrides=settings)
     try:
         for service in services.values():
