@@ -107,7 +107,14 @@ class ScoringClient:
         while True:
             response = await self._client.get(
                 f"/v1/consultations/{consultation_id}/rankings",
-                params={"kind": kind.value, "view": RankingView.FILTERED.value, "limit": PAGE, "offset": offset},
+                # The tallies only: a bootstrap over every ballot in scoring would take minutes at the close.
+                params={
+                    "kind": kind.value,
+                    "view": RankingView.FILTERED.value,
+                    "limit": PAGE,
+                    "offset": offset,
+                    "intervals": "false",
+                },
                 headers=self._admin,  # after the close, the live rankings are for staff only
             )
             response.raise_for_status()

@@ -23,6 +23,10 @@ VIEW_DOC = (
     "raw: every counted respondent; filtered: without the respondents of the clusters staff excluded. "
     "By default filtered once a cluster of the consultation is excluded, else raw."
 )
+INTERVALS_DOC = (
+    "false: without the rank intervals (no bootstrap), as the publisher reads the tallies it checks its "
+    "archive against at the close."
+)
 BALLOTS_PER_CHUNK = 1000
 KEEP_ALIVE_S = 15
 
@@ -98,9 +102,10 @@ class ScoringApi:
         limit: int,
         offset: int,
         view: RankingView | None,
+        intervals: bool = True,
     ) -> tuple[RankingPage, int]:
         try:
-            return await self.live.page(consultation_id, kind, profile, limit, offset, view)
+            return await self.live.page(consultation_id, kind, profile, limit, offset, view, intervals)
         except UnknownConsultation:
             raise _not_found(consultation_id) from None
 
@@ -112,6 +117,7 @@ class ScoringApi:
         limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
         offset: Annotated[int, Query(ge=0)] = 0,
         view: Annotated[RankingView | None, Query(description=VIEW_DOC)] = None,
+        intervals: Annotated[bool, Query(description=INTERVALS_DOC)] = True,
         if_none_match: Annotated[str | None, Header()] = None,
         authorization: Annotated[str | None, Header()] = None,
     ) -> Response:
@@ -120,7 +126,7 @@ class ScoringApi:
         consultation's rankings are public while it is open. The `ETag` changes with the content: send it
         back in `If-None-Match` to get `304` when nothing moved."""
         self._may_read(consultation_id, authorization)
-        page, _ = await self._page(consultation_id, kind, profile, limit, offset, view)
+        page, _ = await self._page(consultation_id, kind, profile, limit, offset, view, intervals)
         body = page.model_dump_json().encode()
         etag = f'"{hashlib.sha256(body).hexdigest()[:32]}"'
         headers = {"ETag": etag, "Cache-Control": "no-cache"}

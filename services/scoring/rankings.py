@@ -61,9 +61,10 @@ class LiveRankings:
         limit: int,
         offset: int,
         view: RankingView | None,
+        intervals: bool = True,
     ) -> tuple[RankingPage, int]:
         """A page of a ranking, raw or filtered (by default filtered once a cluster is excluded), with
-        the revision it was read at."""
+        the revision it was read at; with the rank intervals unless `intervals` is false."""
         self._known(consultation_id)
         totals = await self.repository.totals(consultation_id)
         if view is None:
@@ -76,7 +77,7 @@ class LiveRankings:
         ranked = rank(kind, rows, self.weights, profile)
         items = with_catalogue(ranked[offset : offset + limit], self.dataset)
         bootstrap = None
-        if profile is None:  # intervals resample the whole ranking, not one profile's part of it
+        if intervals and profile is None:  # intervals resample the whole ranking, not one profile's part
             computed = await self.intervals.at(consultation_id, view, totals.revision)
             items, bootstrap = computed.rows(kind, items), computed.method
         page = RankingPage(

@@ -125,6 +125,12 @@ async def test_a_ranking_is_in_weighted_order_with_the_catalogue_s_titles_and_it
     assert second["method"]["uncertainty"] is None
     assert second["items"][0]["rank_interval"] is None
 
+    # The publisher's cross-check reads the tallies alone: the same rows, no bootstrap.
+    tallies = (await scoring.ranking(intervals="false")).json()
+    assert [(r["key"], r["score"]) for r in tallies["items"]] == [(r["key"], r["score"]) for r in page["items"]]
+    assert tallies["method"]["uncertainty"] is None
+    assert all(row["rank_interval"] is None for row in tallies["items"])
+
 
 async def test_the_etag_answers_304_until_the_ranking_moves(scoring: Scoring) -> None:
     await scoring.count(enriched("r1", "p1", 1, opens={"d-organs": Priority.ESSENTIAL}))
