@@ -119,16 +119,7 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     async def on_http(request: Request, error: Exception) -> JSONResponse:
         assert isinstance(error, StarletteHTTPException)
-        headers = dict(error.headers or {})
-        if error.status_code == 405:
-            # Starlette names the methods of the first route that matched the path, not of the path.
-            headers["Allow"] = ", ".join(allowed_methods(app.router.routes, request.scope))
-        return problem(
-            error.status_code,
-            HTTPStatus(error.status_code).phrase,
-            str(error.detail) if error.detail else None,
-            headers=headers,
-        )
+        return http_problem(request, error)
 
     async def on_problem(_: Request, error: Exception) -> JSONResponse:
         assert isinstance(error, ProblemError)
@@ -143,6 +134,16 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, on_http)
     app.add_exception_handler(ProblemError, on_problem)
     app.add_exception_handler(Exception, on_crash)
+
+
+def http_problem(request: Request, error: StarletteHTTPException) -> JSONResponse:
+    """Problem details for an HTTP error Starlette or a route raised; a 405 names every method of the path
+    (Starlette names those of the first route that matched it only)."""
+    headers = dict(error.headers or {})
+    if error.status_code == 405:
+        headers["Allow"] = ", ".join(allowed_methods(request.app.router.routes, request.scope))
+    detail = str(error.detail) if error.detail else None
+    return problem(error.status_code, HTTPStatus(error.status_code).phrase, detail, headers=headers)
 
 
 def allowed_methods(routes: Sequence[BaseRoute], scope: Scope) -> list[str]:
