@@ -1,15 +1,20 @@
 """Closing benchmark: the time from `closes_at` to the results emitted, for a large consultation.
 
-    uv run python -m benchmarks.close_to_results [--responses 200000] [--concurrency 32]
+    uv run python -m benchmarks.close_to_results [--responses 200000] [--concurrency 32] [--direct]
+        [--baseline]
 
 On its own Kafka and SecantusDB (profile `bench`): `--responses` responses are posted to ingest
-with `wrk` (each its own respondent) until scoring has counted them all; an administrator then
-closes the consultation, and the script measures, from the `closes_at` ingest set:
+with `wrk` (each its own respondent) until scoring has counted them all. With `--direct`, the log is
+built directly instead: the responses are produced into `response.submitted.v1` as ingest would write
+them (keyed by respondent, stamped now), and the catalogue, scoring and the publisher read them as
+usual; only the HTTP hop is skipped, so that millions of responses take minutes, not hours. An
+administrator then closes the consultation, and the script measures, from the `closes_at` ingest set:
 (a) results emitted: the results message committed in Kafka;
 (b) results and files stored and served by the publisher;
 (c) the audit command recomputing the rankings from the published files.
-Next to them, as a baseline measured in the same run: reading every ballot of the consultation
-straight from SecantusDB with PyMongo (what publishing cannot avoid).
+With `--baseline`, next to them, measured in the same run: reading every ballot of the consultation
+straight from SecantusDB with PyMongo (what the publisher read back at the close before it followed
+the log).
 """
 
 import argparse
@@ -19,15 +24,18 @@ import subprocess
 import sys
 import time
 from datetime import datetime
+from pathlib import Path
+from typing import Any
 
 import httpx
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from pymongo import AsyncMongoClient
 
 from benchmarks.ingest_throughput import drive, wrk_script
 from benchmarks.pipeline_throughput import ADMIN, bench_stack, counted, define
+from shared.contracts import ResponseSubmitted, utc_now
 from shared.settings import ServiceSettings
-from shared.topics import RESULTS_PUBLISHED
+from shared.topics import RESPONSES_SUBMITTED, RESULTS_PUBLISHED
 
 CID = "large"
 
@@ -65,10 +73,60 @@ async def read_ballots(mongo_uri: str) -> tuple[int, float]:
     return n, elapsed
 
 
+async def produce_log(bootstrap: str, bodies: list[dict[str, Any]], count: int) -> None:
+    """`count` responses, each its own respondent, written into `response.submitted.v1` as ingest writes
+    them (keyed `<consultation>:<respondent>`, acks=all), in the order of the bodies."""
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=20, max_batch_size=256 * 1024
+    )
+    await producer.start()
+    try:
+        started = time.perf_counter()
+        for start in range(0, count, 10_000):
+            sent = []
+            for n in range(start, min(count, start + 10_000)):
+                body = bodies[n % len(bodies)]
+                now = utc_now()
+                event = ResponseSubmitted.model_validate(
+                    {
+                        "event_id": f"bench-{n}",
+                        "occurred_at": now,
+                        "consultation_id": CID,
+                        "response_id": f"bench-{n:08d}",
+                        "respondent_key": f"respondent-{n:08d}",
+                        "profile": body["respondent"]["profile"],
+                        "received_at": now,
+                        "open_requests": body["open_requests"],
+                        "improvement_requests": body["improvement_requests"],
+                    }
+                )
+                key = f"{CID}:{event.respondent_key}".encode()
+                sent.append(await producer.send(RESPONSES_SUBMITTED, event.model_dump_json().encode(), key=key))
+            await asyncio.gather(*sent)
+            done = min(count, start + 10_000)
+            if done % 100_000 == 0 or done == count:
+                print(f"  produced {done} responses ({time.perf_counter() - started:.0f} s)", flush=True)
+    finally:
+        await producer.stop()
+
+
+def post_responses(ingest: str, script: Path, count: int, concurrency: int) -> int:
+    """Post until `count` responses are accepted (wrk runs for a time: repeated until enough)."""
+    started = time.perf_counter()
+    accepted = 0
+    while accepted < count:
+        seconds = max(5.0, min(120.0, (count - accepted) / 250))
+        accepted += int(drive(ingest, script, seconds, concurrency)["accepted"])
+        print(f"  posted {accepted} responses ({time.perf_counter() - started:.0f} s)", flush=True)
+    return accepted
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--responses", type=int, default=200_000)
     parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--direct", action="store_true", help="build the log directly, not through HTTP")
+    parser.add_argument("--baseline", action="store_true", help="also time reading every ballot from the store")
     args = parser.parse_args()
     admin = {"Authorization": f"Bearer {ADMIN}"}
     with bench_stack() as (infra, urls, bodies):
@@ -82,12 +140,11 @@ def main() -> int:
                 return await counted(client, scoring, CID)
 
         load_started = time.perf_counter()
-        accepted = 0
-        while accepted < args.responses:  # wrk runs for a time: repeat until enough are accepted
-            remaining = args.responses - accepted
-            seconds = max(5.0, min(120.0, remaining / 250))
-            accepted += int(drive(ingest, script, seconds, args.concurrency)["accepted"])
-            print(f"  posted {accepted} responses ({time.perf_counter() - load_started:.0f} s)", flush=True)
+        if args.direct:
+            asyncio.run(produce_log(infra.kafka_bootstrap, bodies, args.responses))
+            accepted = args.responses
+        else:
+            accepted = post_responses(ingest, script, args.responses, args.concurrency)
         while (n := asyncio.run(count())) < accepted:
             print(f"  counted {n} / {accepted}", flush=True)
             time.sleep(10)  # progress display only; the measurement below starts at the close
@@ -117,18 +174,30 @@ def main() -> int:
             check=False,
         )
         audit_seconds = time.perf_counter() - audit_started
-        ballots, baseline = asyncio.run(read_ballots(infra.mongo_uri))
+        ballots, baseline = asyncio.run(read_ballots(infra.mongo_uri)) if args.baseline else (accepted, 0.0)
     settle = ServiceSettings().kafka_produce_timeout_s + 1  # the publisher's wait before its watermark
     print(f"consultation of {accepted} responses ({ballots} respondents), 2 cores, everything on one machine")
     print(
         f"  closes_at -> results emitted in Kafka:       {emitted_at - closes_at:7.1f} s (of which {settle} s settle)"
     )
     print(f"  closes_at -> results and files served:       {stored_at - closes_at:7.1f} s")
-    print(f"  baseline, reading the {ballots} ballots from SecantusDB: {baseline:7.1f} s")
-    print(f"  ratio (emitted - settle) / baseline:          {(emitted_at - closes_at - settle) / baseline:7.2f}")
+    if args.baseline:
+        print(f"  baseline, reading the {ballots} ballots from SecantusDB: {baseline:7.1f} s")
+        print(f"  ratio (emitted - settle) / baseline:          {(emitted_at - closes_at - settle) / baseline:7.2f}")
     print(f"  audit (download, recompute, compare):        {audit_seconds:7.1f} s -> {audit.stdout.splitlines()[-1]}")
     print("  files: " + ", ".join(f"{f['name']} {f['bytes'] / 1e6:.1f} MB" for f in files))
-    print(json.dumps({"responses": accepted, "emitted_s": round(emitted_at - closes_at, 1)}))
+    print(
+        json.dumps(
+            {
+                "responses": accepted,
+                "direct": args.direct,
+                "emitted_s": round(emitted_at - closes_at, 1),
+                "files_s": round(stored_at - closes_at, 1),
+                "audit_s": round(audit_seconds, 1),
+                "audit": audit.stdout.splitlines()[-1] if audit.stdout else audit.stderr[-200:],
+            }
+        )
+    )
     return 0 if audit.returncode == 0 else 1
 
 

@@ -130,6 +130,12 @@ FLOWS: tuple[Flow, ...] = (
             Operation("catalogue", "send", "Forwards each response it could enrich."),
             Operation("scoring", "receive", "Counts each respondent's latest answer once, in batches.", SCORING_GROUP),
             Operation("backoffice", "receive", "Keeps what respondents wrote, for staff to read.", "backoffice"),
+            Operation(
+                "publisher",
+                "receive",
+                "Folds each respondent's counted ballot into the archive it freezes at the close; every replica "
+                "reads the whole topic from the beginning at start (no consumer group).",
+            ),
         ),
     ),
     Flow(
@@ -199,6 +205,7 @@ FLOWS: tuple[Flow, ...] = (
         (
             Operation("backoffice", "send", "Records each cluster staff exclude or clear, with the public reason."),
             Operation("scoring", "receive", "Applies each decision to the rankings.", SCORING_GROUP),
+            Operation("publisher", "receive", "Marks in its archive the respondents each decision sets aside."),
             *_reads_view("backoffice"),
         ),
     ),

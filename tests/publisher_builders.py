@@ -231,6 +231,9 @@ class FakeScoring:
     async def exclusions(self, consultation_id: str) -> list[ExclusionInForce]:
         return self.listed
 
+    def positions(self, topic: str) -> Offsets:
+        return {(topic, 0): 10}
+
     async def page(self, consultation_id: str, kind: RankingKind) -> RankingPage:
         store = self.filtered if self.view is RankingView.FILTERED else self.store
         rows = store.stored_rows(kind)
@@ -305,6 +308,7 @@ def closer(scoring: FakeScoring, emitter: FakeEmitter, repository: FakeResultsRe
         {"c1": closed_consultation()},
         CaughtUp(),
         scoring,
+        scoring,  # the archive: the same ballots as scoring's (or not, when a test drops one)
         emitter,
         repository,
         DATASETS.get,

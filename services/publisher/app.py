@@ -9,7 +9,8 @@ from fastapi import FastAPI
 
 from services.publisher.api import ResultsApi
 from services.publisher.closing import Closer, PublisherMetrics, ScoringClient, dataset_refs
-from services.publisher.kafka_io import KafkaProgress, ResultsEmitter
+from services.publisher.kafka_io import KafkaProgress, LogFollower, ResultsEmitter
+from services.publisher.ledger import Ledger
 from services.publisher.publications import Publications
 from services.publisher.report import ReportRenderer
 from services.publisher.repository import MongoResultsRepository
@@ -39,6 +40,7 @@ def create_app(settings: PublisherSettings) -> FastAPI:
     catalogue = CatalogueView(settings.kafka_bootstrap, logger)
     admin_token = settings.admin_token.get_secret_value()
     scoring = ScoringClient(settings.scoring_url, admin_token)
+    follower = LogFollower(settings.kafka_bootstrap, Ledger(consultations.get), registry, logger)  # the archive
     report = ReportRenderer()
     # The inputs' views report changes from their first record on; the republisher is built next.
     inputs = FollowUpInputs(settings.kafka_bootstrap, consultations.items, lambda cid: republisher.changed(cid), logger)
@@ -47,6 +49,7 @@ def create_app(settings: PublisherSettings) -> FastAPI:
         consultations.items,
         KafkaProgress(settings.kafka_bootstrap),
         scoring,
+        follower.ledger,
         ResultsEmitter(settings.kafka_bootstrap, logger),
         repository,
         dataset_refs(catalogue.dataset),
@@ -72,6 +75,7 @@ def create_app(settings: PublisherSettings) -> FastAPI:
         .view("read excerpts", inputs.excerpts)
         # The four views read at once, and all caught up before the closer and the republisher read them.
         .step(lambda: asyncio.gather(*(view.ready.wait() for view in views)))
+        .retry("follow the archive's topics", follower.start, stop=follower.stop)
         .step(lambda: republisher.catch_up(consultations.items))
         .task("closer", closer.run_forever)
         .task("lag", lambda: closer.measure_lag_forever(settings.lag_interval_s))

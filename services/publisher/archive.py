@@ -18,6 +18,7 @@ at the close; the published rankings are the filtered ones, computed from the re
 for one of them.
 """
 
+import functools
 import hashlib
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
@@ -199,29 +200,65 @@ def follow_up_of(
     return FollowUp(tuple(engagements), tuple(approved))
 
 
-def _answers(ballot: CountedBallot) -> tuple[Answer, ...]:
-    answers = [Answer(RankingKind.OPEN, o.dataset_id, o.dataset_id, priority=o.priority) for o in ballot.open]
-    answers += [
-        Answer(RankingKind.IMPROVE, i.dataset_id, i.dataset_id, improvements=tuple(i.kinds)) for i in ballot.improve
-    ]
-    answers += [Answer(RankingKind.SUGGESTIONS, s.group_key, s.dataset_id, title=s.title) for s in ballot.suggestions]
+@functools.lru_cache(maxsize=65_536)
+def _answer(
+    ranking: RankingKind,
+    key: str,
+    dataset_id: str | None,
+    priority: Priority | None = None,
+    improvements: tuple[ImprovementKind, ...] = (),
+    title: str = "",
+) -> Answer:
+    """Answers are values, and few distinct ones recur across millions of respondents: one instance each."""
+    return Answer(ranking, key, dataset_id, priority, improvements, title)
+
+
+def answers_of(
+    open_requests: Iterable[tuple[str, Priority]],
+    improvements: Iterable[tuple[str, Sequence[ImprovementKind]]],
+    suggestions: Iterable[tuple[str, str | None, str]],
+) -> tuple[Answer, ...]:
+    """A counted response's lines: datasets to open (id, priority), to improve (id, kinds) and suggestions
+    (group key, matched dataset id, title)."""
+    answers = [_answer(RankingKind.OPEN, d, d, p) for d, p in open_requests]
+    answers += [_answer(RankingKind.IMPROVE, d, d, None, tuple(kinds)) for d, kinds in improvements]
+    answers += [_answer(RankingKind.SUGGESTIONS, g, m, None, (), title) for g, m, title in suggestions]
     return tuple(answers)
 
 
-def archive_of(ballots: Iterable[CountedBallot]) -> list[Respondent]:
+@dataclass(frozen=True, slots=True)
+class Counted:
+    """A respondent's counted response as the archives are built from it: what a `CountedBallot` says,
+    its lines already read (the publisher's ledger builds these directly, without a model per ballot)."""
+
+    response_id: str
+    received_at: datetime
+    profile: Profile
+    submissions: int
+    answers: tuple[Answer, ...]
+    exclusion: str = ""
+
+
+def counted_of(ballot: CountedBallot | Counted) -> Counted:
+    if isinstance(ballot, Counted):
+        return ballot
+    answers = answers_of(
+        ((o.dataset_id, o.priority) for o in ballot.open),
+        ((i.dataset_id, i.kinds) for i in ballot.improve),
+        ((s.group_key, s.dataset_id, s.title) for s in ballot.suggestions),
+    )
+    return Counted(
+        ballot.response_id, ballot.received_at, ballot.profile, ballot.submissions, answers, ballot.exclusion or ""
+    )
+
+
+def archive_of(ballots: Iterable[CountedBallot | Counted]) -> list[Respondent]:
     """The internal archive, for the cross-check against scoring: respondents numbered 1… in the order
     their counted response was received (ties by its id, which is then dropped). Never published."""
-    ordered = sorted(ballots, key=lambda b: (b.received_at, b.response_id))
+    ordered = sorted(map(counted_of, ballots), key=lambda b: (b.received_at, b.response_id))
     return [
-        Respondent(
-            number,
-            ballot.profile,
-            ballot.received_at.date(),
-            ballot.submissions,
-            _answers(ballot),
-            ballot.exclusion or "",
-        )
-        for number, ballot in enumerate(ordered, start=1)
+        Respondent(number, b.profile, b.received_at.date(), b.submissions, b.answers, b.exclusion)
+        for number, b in enumerate(ordered, start=1)
     ]
 
 
@@ -332,14 +369,15 @@ def anonymised(respondents: Sequence[Respondent], min_cell: int) -> list[Respond
     ]
 
 
-def public_archive_of(ballots: Iterable[CountedBallot], consultation_id: str, min_cell: int) -> list[Respondent]:
+def public_archive_of(
+    ballots: Iterable[CountedBallot | Counted], consultation_id: str, min_cell: int
+) -> list[Respondent]:
     """The pseudonymised archive as published: in the order of `pseudonymous_order`, anonymised."""
-    ordered = sorted(ballots, key=lambda b: (pseudonymous_order(consultation_id, b.response_id), b.response_id))
+    ordered = sorted(
+        map(counted_of, ballots), key=lambda b: (pseudonymous_order(consultation_id, b.response_id), b.response_id)
+    )
     return anonymised(
-        [
-            Respondent(0, b.profile, b.received_at.date(), b.submissions, _answers(b), b.exclusion or "")
-            for b in ordered
-        ],
+        [Respondent(0, b.profile, b.received_at.date(), b.submissions, b.answers, b.exclusion) for b in ordered],
         min_cell,
     )
 
@@ -362,13 +400,16 @@ def compute_rankings(
     rows: dict[RankingKind, dict[str, _Row]] = {kind: {} for kind in RankingKind}
     for respondent in archive:
         for answer in respondent.answers:
-            row = rows[answer.ranking].setdefault(answer.key, _Row(answer.dataset_id))
+            row = rows[answer.ranking].get(answer.key)
+            if row is None:
+                row = rows[answer.ranking][answer.key] = _Row(answer.dataset_id)
             row.respondents += 1
             row.profiles[respondent.profile] += 1
             if answer.priority is not None:
                 row.priorities[answer.priority] += 1
                 row.profile_priorities[(respondent.profile, answer.priority)] += 1
-            row.improvements.update(answer.improvements)
+            if answer.improvements:
+                row.improvements.update(answer.improvements)
             if answer.title:
                 row.titles[answer.title] += 1
 

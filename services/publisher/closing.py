@@ -2,8 +2,9 @@
 write the open-data files.
 
 The frozen rankings are the filtered ones: computed from the internal archive (every respondent's
-counted submission, read from scoring once everything is scored and every decision of staff on a
-flagged cluster applied) without the respondents set aside, with the published method, and checked
+counted submission, which the publisher's `Ledger` folds from the log as the responses arrive, once it
+and scoring have read everything up to the watermark, every decision of staff on a flagged cluster
+included) without the respondents set aside, with the published method, and checked
 against scoring's own filtered tallies: two independent computations that must agree, in full detail,
 before anything is emitted; the clusters scoring says it set aside must count the respondents the
 ballots mark with them. The files are rendered from the public archive derived from the same ballots
@@ -14,19 +15,21 @@ the frozen ones do; the frozen results are stored with them, for staff.
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Protocol
 
 import httpx
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from pydantic import TypeAdapter
 
 from services.publisher.archive import (
     Consultation,
+    Counted,
     DatasetRef,
     FollowUp,
     Method,
+    Respondent,
     archive_of,
     compute_rankings,
     counted,
@@ -57,7 +60,6 @@ PAGE = 10_000
 MAX_RETRY_S = 60.0
 # Every response enriched and scored, and every decision of staff on a flagged cluster applied by scoring.
 PIPELINE = ((RESPONSES_SUBMITTED, CATALOGUE_GROUP), (RESPONSES_ENRICHED, SCORING_GROUP), (EXCLUSIONS, SCORING_GROUP))
-EXCLUSIONS_IN_FORCE = TypeAdapter(list[ExclusionInForce])
 
 
 class Progress(Protocol):
@@ -72,10 +74,16 @@ class Emitter(Protocol):
 
 class Rankings(Protocol):
     async def page(self, consultation_id: str, kind: RankingKind) -> RankingPage:
-        """A whole ranking, filtered (without the respondents set aside)."""
+        """A whole ranking, filtered (without the respondents set aside), as scoring tallied it."""
         ...
 
-    async def ballots(self, consultation_id: str) -> list[CountedBallot]: ...
+
+class Archive(Protocol):
+    def positions(self, topic: str) -> Offsets:
+        """How far the archive has read each partition of `topic`."""
+        ...
+
+    async def ballots(self, consultation_id: str) -> Sequence[CountedBallot | Counted]: ...
 
     async def exclusions(self, consultation_id: str) -> list[ExclusionInForce]:
         """The clusters set aside, by cluster id."""
@@ -87,21 +95,11 @@ class ResultsDisagree(Exception):
 
 
 class ScoringClient:
-    """Reads complete rankings and the counted ballots from the scoring service's HTTP API."""
+    """Reads scoring's complete rankings from its HTTP API, to check the archive's against them."""
 
     def __init__(self, base_url: str, admin_token: str) -> None:
         self._client = httpx.AsyncClient(base_url=base_url, timeout=120.0)
         self._admin = {"Authorization": f"Bearer {admin_token}"}
-
-    async def ballots(self, consultation_id: str) -> list[CountedBallot]:
-        ballots = []
-        url = f"/v1/consultations/{consultation_id}/ballots"
-        async with self._client.stream("GET", url, headers=self._admin) as response:
-            response.raise_for_status()
-            async for line in response.aiter_lines():
-                if line:
-                    ballots.append(CountedBallot.model_validate_json(line))
-        return ballots
 
     async def page(self, consultation_id: str, kind: RankingKind) -> RankingPage:
         items = []
@@ -118,14 +116,6 @@ class ScoringClient:
             offset += PAGE
             if offset >= page.total:
                 return page.model_copy(update={"items": items, "offset": 0, "limit": len(items)})
-
-    async def exclusions(self, consultation_id: str) -> list[ExclusionInForce]:
-        response = await self._client.get(f"/v1/consultations/{consultation_id}/exclusions", headers=self._admin)
-        response.raise_for_status()
-        body = response.json()
-        if body.get("consultation_id") != consultation_id:
-            raise ValueError(f"exclusions of {body.get('consultation_id')!r} served for {consultation_id!r}")
-        return EXCLUSIONS_IN_FORCE.validate_python(body["exclusions"])
 
     async def aclose(self) -> None:
         await self._client.aclose()
@@ -177,6 +167,51 @@ class PublisherMetrics:
         )
 
 
+@dataclass(frozen=True)
+class Publishing:
+    """What the results are published with, beside the weights scoring serves."""
+
+    code_version: str
+    min_cell: int
+    resamples: int
+
+
+def freeze(
+    window: Consultation,
+    ballots: Sequence[CountedBallot | Counted],
+    exclusions: Sequence[ExclusionInForce],
+    pages: Mapping[RankingKind, RankingPage],
+    dataset: Callable[[str], DatasetRef | None],
+    publishing: Publishing,
+) -> tuple[ResultsPublished, list[Respondent], Method]:
+    """The results frozen at the close from the archive's ballots, the public archive and the method,
+    once checked against scoring's tallies (`pages`) and the public archive; `ResultsDisagree` otherwise."""
+    cid = window.consultation_id
+    everyone = archive_of(ballots)
+    archive = counted(everyone, exclusions)
+    weights = pages[RankingKind.OPEN].method.weights
+    method = Method(weights, publishing.code_version, publishing.min_cell, publishing.resamples)
+    referenced = {a.dataset_id for r in archive for a in r.answers if a.dataset_id}
+    datasets = {d: ref for d in sorted(referenced) if (ref := dataset(d)) is not None}
+    rankings = compute_rankings(archive, datasets, method.weights)
+    excluded = len(everyone) - len(archive)
+    problems = disagreements(rankings, {kind: page.items for kind, page in pages.items()})
+    problems += exclusion_problems(everyone, exclusions)
+    problems += [
+        f"{kind.value}: scoring served the {page.view.value} view with {page.excluded_respondents} "
+        f"respondents set aside, not the filtered one with {excluded}"
+        for kind, page in pages.items()
+        if (page.view, page.excluded_respondents) != (RankingView.FILTERED, excluded)
+    ]
+    if problems:
+        raise ResultsDisagree(f"{cid}: archive and scoring disagree: {'; '.join(problems)}")
+    candidate = results_of(results_event_id(cid), window, len(archive), method, rankings, excluded, exclusions)
+    public_archive = public_archive_of(ballots, cid, publishing.min_cell)
+    if problems := same_totals(candidate, published_results(candidate, public_archive, method)):
+        raise ResultsDisagree(f"{cid}: public archive and frozen results disagree: {'; '.join(problems)}")
+    return candidate, public_archive, method
+
+
 def dataset_refs(dataset: Callable[[str], DatasetRecord | None]) -> Callable[[str], DatasetRef | None]:
     """The catalogue in force (retired datasets left out) as the results show its datasets."""
 
@@ -193,6 +228,7 @@ class Closer:
         consultations: Mapping[str, ConsultationDefined],
         progress: Progress,
         rankings: Rankings,
+        archive: Archive,
         emitter: Emitter,
         repository: ResultsRepository,
         datasets: Callable[[str], DatasetRef | None],
@@ -207,15 +243,14 @@ class Closer:
         min_cell: int = 5,
         resamples: int = 1000,
     ) -> None:
-        self._min_cell = min_cell
-        self._resamples = resamples
+        self._settings = Publishing(code_version, min_cell, resamples)
         self._consultations = consultations
         self._progress = progress
         self._rankings = rankings
+        self._archive = archive
         self._emitter = emitter
         self._repository = repository
         self._datasets = datasets
-        self._code_version = code_version
         self._report = report
         self._settle = settle
         self._poll = poll_interval_s
@@ -284,8 +319,9 @@ class Closer:
             await asyncio.sleep(interval_s)
 
     async def wait_until_scored(self) -> None:
-        """Every response in Kafka now has been enriched, every enriched one scored, and every decision
-        on a flagged cluster applied (an empty topic has nothing to wait for)."""
+        """Every response in Kafka now has been enriched, every enriched one scored and folded into the
+        archive, and every decision on a flagged cluster applied by both (an empty topic has nothing to
+        wait for)."""
         for topic, group in PIPELINE:
             end = await self._progress.end_offsets(topic)
             # Polling another system's progress: there is no event to wait on.
@@ -293,50 +329,43 @@ class Closer:
                 if caught_up(end, await self._progress.committed(group, topic)):
                     break
                 await asyncio.sleep(0.1)
+            # What scoring has read, the archive must have folded too.
+            while group == SCORING_GROUP:
+                if caught_up(end, self._archive.positions(topic)):
+                    break
+                await asyncio.sleep(0.05)
 
     async def close(self, consultation: ConsultationDefined) -> ResultsPublished:
         cid = consultation.consultation_id
         with self._metrics.in_progress.track_inprogress():
             started = time.perf_counter()
             await self.wait_until_scored()
-            self._metrics.watermark_seconds.observe(time.perf_counter() - started)
+            laps = {"watermark_s": time.perf_counter() - started}
             frozen_at = utc_now()
-            ballots = await self._rankings.ballots(cid)
-            exclusions = sorted(await self._rankings.exclusions(cid), key=lambda e: e.cluster_id)
-            everyone = archive_of(ballots)
-            archive = counted(everyone, exclusions)
+            ballots = await self._archive.ballots(cid)  # on the loop: the follower's task changes the archive
+            exclusions = sorted(await self._archive.exclusions(cid), key=lambda e: e.cluster_id)
             pages = {kind: await self._rankings.page(cid, kind) for kind in RankingKind}
-            method = Method(pages[RankingKind.OPEN].method.weights, self._code_version, self._min_cell, self._resamples)
-            referenced = {a.dataset_id for r in archive for a in r.answers if a.dataset_id}
-            datasets = {d: ref for d in sorted(referenced) if (ref := self._datasets(d)) is not None}
-            rankings = compute_rankings(archive, datasets, method.weights)
-            excluded = len(everyone) - len(archive)
-            problems = disagreements(rankings, {kind: page.items for kind, page in pages.items()})
-            problems += exclusion_problems(everyone, exclusions)
-            problems += [
-                f"{kind.value}: scoring served the {page.view.value} view with {page.excluded_respondents} "
-                f"respondents set aside, not the filtered one with {excluded}"
-                for kind, page in pages.items()
-                if (page.view, page.excluded_respondents) != (RankingView.FILTERED, excluded)
-            ]
-            if problems:
-                self._metrics.disagreements.inc()
-                raise ResultsDisagree(f"{cid}: archive and scoring disagree: {'; '.join(problems)}")
             window = Consultation(cid, consultation.title, consultation.opens_at, consultation.closes_at, frozen_at)
-            candidate = results_of(results_event_id(cid), window, len(archive), method, rankings, excluded, exclusions)
-            public_archive = public_archive_of(ballots, cid, self._min_cell)
-            if problems := same_totals(candidate, published_results(candidate, public_archive, method)):
+            try:  # seconds for a large archive: not on the event loop
+                candidate, public_archive, method = await asyncio.to_thread(
+                    freeze, window, ballots, exclusions, pages, self._datasets, self._settings
+                )
+            except ResultsDisagree:
                 self._metrics.disagreements.inc()
-                raise ResultsDisagree(f"{cid}: public archive and frozen results disagree: {'; '.join(problems)}")
+                raise
+            laps["frozen_s"] = time.perf_counter() - started - sum(laps.values())
             # Whoever emitted first, the files are rendered from the results committed in Kafka,
             # so every replica and every restart writes the same bytes.
             results, emitted = await self._emitter.emit_once(candidate)
+            laps["emit_s"] = time.perf_counter() - started - sum(laps.values())
             public = published_results(results, public_archive, method)
             # The bootstrap of a large archive takes seconds: not on the event loop.
             files = await asyncio.to_thread(
                 render_files, public, public_archive, method, self._report, self._follow_up(public)
             )
             await self._repository.save(results, files)
+            laps["files_s"] = time.perf_counter() - started - sum(laps.values())
+        self._metrics.watermark_seconds.observe(laps["watermark_s"])
         # A commitment or excerpt that changed while the files were rendered is in them at the next rendering.
         self._stored(cid)
         if emitted:
@@ -348,6 +377,7 @@ class Closer:
                 "consultation_id": cid,
                 "respondents": results.respondents,
                 "excluded_respondents": results.excluded_respondents,
-            },
+            }
+            | {name: round(seconds, 2) for name, seconds in laps.items()},
         )
         return results

@@ -1,4 +1,5 @@
-"""The publisher's Kafka side: pipeline progress (the watermark) and exactly-once emission.
+"""The publisher's Kafka side: pipeline progress (the watermark), the archive followed as it is written,
+and exactly-once emission.
 
 Emission uses a Kafka transaction whose `transactional.id` is derived from the consultation.
 Starting such a producer fences every earlier producer of the same id, aborting what it had not
@@ -8,14 +9,17 @@ committed.
 """
 
 import asyncio
+import contextlib
 import logging
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
+from prometheus_client import CollectorRegistry, Counter
 
 from services.publisher.domain import Offsets
+from services.publisher.ledger import Ledger, Record
 from shared.contracts import ResultsPublished
-from shared.topics import MAX_MESSAGE_BYTES, RESULTS_PUBLISHED
+from shared.topics import EXCLUSIONS, MAX_MESSAGE_BYTES, RESPONSES_ENRICHED, RESULTS_PUBLISHED
 
 SCAN_TIMEOUT_S = 60.0
 
@@ -47,6 +51,70 @@ class KafkaProgress:
             for tp, meta in offsets.items()
             if tp.topic == topic and meta.offset >= 0
         }
+
+
+class LogFollower:
+    """Reads the enriched responses and staff's exclusion decisions from the beginning (committed data
+    only), then follows them, folding every record into the ledger. No consumer group: every replica
+    holds its whole archive, as it holds its state views. The closer waits for the ledger to reach its
+    watermark; readiness does not wait for it, since rebuilding a large archive takes minutes."""
+
+    def __init__(self, bootstrap: str, ledger: Ledger, registry: CollectorRegistry, logger: logging.Logger) -> None:
+        self._bootstrap = bootstrap
+        self.ledger = ledger
+        self._logger = logger
+        self._consumer: AIOKafkaConsumer | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._folded = Counter(
+            "publisher_archive_records_total",
+            "Records the publisher folded into its archive, by outcome.",
+            ["outcome"],
+            registry=registry,
+        )
+
+    async def start(self) -> None:
+        consumer = AIOKafkaConsumer(
+            RESPONSES_ENRICHED,
+            EXCLUSIONS,
+            bootstrap_servers=self._bootstrap,
+            enable_auto_commit=False,
+            group_id=None,
+            auto_offset_reset="earliest",
+            isolation_level="read_committed",
+        )
+        await consumer.start()
+        self._consumer = consumer
+        self._task = asyncio.create_task(self._follow(consumer), name="archive-follower")
+
+    async def _follow(self, consumer: AIOKafkaConsumer) -> None:
+        while True:
+            try:
+                await self._fold_next(consumer)
+            except Exception:  # a broker outage: aiokafka reconnects; the closer waits meanwhile
+                self._logger.exception("following the archive's topics failed; retrying")
+                await asyncio.sleep(1.0)
+
+    async def _fold_next(self, consumer: AIOKafkaConsumer) -> None:
+        batches = await consumer.getmany(timeout_ms=500, max_records=5000)
+        records = [Record(r.topic, r.partition, r.offset, r.key, r.value) for rs in batches.values() for r in rs]
+        folded = self.ledger.fold(records)
+        # The position passes transaction markers and aborted records, which no record shows.
+        for tp in consumer.assignment():
+            self.ledger.advance(tp.topic, tp.partition, await consumer.position(tp))
+        self._folded.labels("response").inc(folded.responses)
+        self._folded.labels("after_close").inc(folded.late)
+        self._folded.labels("decision").inc(folded.decisions)
+        self._folded.labels("invalid").inc(len(folded.invalid))
+        for problem in folded.invalid:
+            self._logger.warning("unreadable record left out of the archive", extra={"record": problem})
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._consumer:
+            await self._consumer.stop()
 
 
 class ResultsEmitter:

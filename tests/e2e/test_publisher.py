@@ -84,7 +84,7 @@ async def test_responses_up_to_the_close_are_all_in_the_results_while_scoring_re
             for n in range(RESPONDENTS):
                 group.create_task(respondent(n))
 
-        assert len(accepted) > 3000, "several thousand responses"
+        assert len(accepted) > 2000, "thousands of responses"
         assert len(refused) == RESPONDENTS, "every respondent was refused once the consultation closed"
         last = max(a.received for a in accepted)
         assert closes_at - timedelta(seconds=1) < last < closes_at, f"responses accepted up to the close: {last}"

@@ -1,5 +1,6 @@
 """The closing flow over the routers: responses go through the catalogue's and scoring's subscribers on
-one `TestKafkaBroker`, then the publisher's `Closer` freezes the results from what scoring stored, once."""
+one `TestKafkaBroker`, the publisher's `Ledger` folds the enriched responses the catalogue forwarded, then
+the `Closer` freezes the results from that archive, checked against what scoring stored, once."""
 
 import asyncio
 import logging
@@ -18,23 +19,22 @@ from services.publisher.archive import DatasetRef, FollowUp, Respondent
 from services.publisher.closing import Closer, PublisherMetrics
 from services.publisher.domain import Offsets
 from services.publisher.files import RESULTS_JSON
+from services.publisher.ledger import Ledger, Record
 from services.publisher.repository import Publication, StoredFile
-from services.scoring.domain import DEFAULT_WEIGHTS, counted_ballot, exclusions_in_force, filtered, method, rank
+from services.scoring.domain import DEFAULT_WEIGHTS, filtered, method, rank
 from services.scoring.handlers import ScoringMetrics
 from services.scoring.handlers import build_router as scoring_router
 from services.scoring.settings import ScoringSettings
 from shared.contracts import (
-    CountedBallot,
     DatasetRecord,
     DatasetStatus,
-    ExclusionInForce,
     Priority,
     RankingKind,
     RankingPage,
     RankingView,
     ResultsPublished,
 )
-from shared.topics import DEAD_LETTERS, RESPONSES_SUBMITTED
+from shared.topics import DEAD_LETTERS, EXCLUSIONS, RESPONSES_ENRICHED, RESPONSES_SUBMITTED
 from tests.service.builders import CONSULTATION, deliver, submitted
 from tests.service.fakes import InMemoryScoringRepository, RecordingPublisher
 
@@ -62,17 +62,6 @@ class StoredRankings:
 
     def __init__(self, repository: InMemoryScoringRepository) -> None:
         self.repository = repository
-
-    async def ballots(self, consultation_id: str) -> list[CountedBallot]:
-        attributed = await self.repository.attribution(consultation_id)
-        return [
-            counted_ballot(b, attributed.get(b.respondent_key)) async for b in self.repository.ballots(consultation_id)
-        ]
-
-    async def exclusions(self, consultation_id: str) -> list[ExclusionInForce]:
-        clusters = await self.repository.load_clusters([consultation_id])
-        ballots = [b async for b in self.repository.ballots(consultation_id)]
-        return exclusions_in_force(clusters.values(), await self.repository.attribution(consultation_id), ballots)
 
     async def page(self, consultation_id: str, kind: RankingKind) -> RankingPage:
         totals = await self.repository.totals(consultation_id)
@@ -159,11 +148,21 @@ async def test_the_results_frozen_at_the_close_are_those_the_subscribers_counted
         await deliver(test_broker, RESPONSES_SUBMITTED, *responses[:6])
         await deliver(test_broker, RESPONSES_SUBMITTED, *responses[6:], amended, responses[3])  # r3 redelivered
     assert scored.totals_by["c1"].respondents == 12
+    archive = Ledger({"c1": CONSULTATION}.get)
+    enriched = forward.published[RESPONSES_ENRICHED]
+    folded = archive.fold(
+        Record(RESPONSES_ENRICHED, 0, offset, key.encode() if key else None, event.model_dump_json().encode())
+        for offset, (key, event) in enumerate(enriched)
+    )
+    assert (folded.responses, folded.invalid) == (14, [])
+    archive.advance(RESPONSES_ENRICHED, 0, len(enriched))
+    archive.advance(EXCLUSIONS, 0, 1)
     emitter, files = Emitter(), Files()
     closer = Closer(
         {"c1": CONSULTATION},
         CaughtUp(),
         StoredRankings(scored),
+        archive,
         emitter,
         files,
         {d.dataset_id: DatasetRef(d.dataset_id, d.title, d.status) for d in DATASETS}.get,
