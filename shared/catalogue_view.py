@@ -7,7 +7,12 @@ from shared.contracts import DatasetCatalogued, DatasetRecord, DatasetStatus
 from shared.kafka import StateView
 from shared.topics import CATALOGUE_DATASETS
 
-__all__ = ["CatalogueView"]
+__all__ = ["CatalogueView", "in_force"]
+
+
+def in_force(entry: DatasetCatalogued | None) -> DatasetCatalogued | None:
+    """The entry if its dataset is in the catalogue, None if there is no entry or the dataset is retired."""
+    return None if entry is None or entry.retired else entry
 
 
 class CatalogueView(StateView[DatasetCatalogued]):
@@ -22,10 +27,15 @@ class CatalogueView(StateView[DatasetCatalogued]):
     ) -> None:
         super().__init__(bootstrap, CATALOGUE_DATASETS, DatasetCatalogued, logger, on_change)
 
+    def entry(self, dataset_id: str) -> DatasetCatalogued | None:
+        """The entry of the dataset in force under this id (with when the catalogue recorded it), or None
+        if it is unknown or retired."""
+        return in_force(self.get(dataset_id))
+
     def dataset(self, dataset_id: str) -> DatasetRecord | None:
         """The dataset in force under this id, or None if it is unknown or retired."""
-        entry = self.get(dataset_id)
-        return None if entry is None or entry.retired else entry.dataset
+        entry = self.entry(dataset_id)
+        return None if entry is None else entry.dataset
 
     def status(self, dataset_id: str) -> DatasetStatus | None:
         """Whether the dataset in force under this id is open, or None if it is unknown or retired."""
@@ -34,4 +44,4 @@ class CatalogueView(StateView[DatasetCatalogued]):
 
     def datasets(self) -> dict[str, DatasetRecord]:
         """Every dataset in force, by id."""
-        return {key: entry.dataset for key, entry in self.items.items() if not entry.retired}
+        return {key: entry.dataset for key, entry in self.items.items() if in_force(entry)}

@@ -13,6 +13,7 @@ from prometheus_client import CollectorRegistry, Counter
 from pydantic import BaseModel, ConfigDict, Field
 from pymongo.errors import ConnectionFailure, ExecutionTimeout, WTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import BaseRoute, Match, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.asyncapi import asyncapi_router
@@ -116,14 +117,9 @@ def install_problem_handlers(app: FastAPI) -> None:
         assert isinstance(error, RequestValidationError)
         return problem(422, "Invalid request", "Some fields are missing or invalid.", errors=field_errors(error))
 
-    async def on_http(_: Request, error: Exception) -> JSONResponse:
+    async def on_http(request: Request, error: Exception) -> JSONResponse:
         assert isinstance(error, StarletteHTTPException)
-        return problem(
-            error.status_code,
-            HTTPStatus(error.status_code).phrase,
-            str(error.detail) if error.detail else None,
-            headers=error.headers,
-        )
+        return http_problem(request, error)
 
     async def on_problem(_: Request, error: Exception) -> JSONResponse:
         assert isinstance(error, ProblemError)
@@ -138,6 +134,27 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, on_http)
     app.add_exception_handler(ProblemError, on_problem)
     app.add_exception_handler(Exception, on_crash)
+
+
+def http_problem(request: Request, error: StarletteHTTPException) -> JSONResponse:
+    """Problem details for an HTTP error Starlette or a route raised; a 405 names every method of the path
+    (Starlette names those of the first route that matched it only)."""
+    headers = dict(error.headers or {})
+    if error.status_code == 405:
+        headers["Allow"] = ", ".join(allowed_methods(request.app.router.routes, request.scope))
+    detail = str(error.detail) if error.detail else None
+    return problem(error.status_code, HTTPStatus(error.status_code).phrase, detail, headers=headers)
+
+
+def allowed_methods(routes: Sequence[BaseRoute], scope: Scope) -> list[str]:
+    """The methods the request's path answers to: those of every route whose template matches it, the
+    most specific templates only (`/results/release` rather than `/results/{name}`), as the document
+    lists them under that template."""
+    matching = [r for r in routes if isinstance(r, Route) and r.methods and r.matches(scope)[0] is not Match.NONE]
+    if not matching:
+        return []
+    fewest = min(len(route.param_convertors) for route in matching)
+    return sorted({method for r in matching if len(r.param_convertors) == fewest for method in r.methods or ()})
 
 
 STORE_UNAVAILABLE = (ConnectionFailure, ExecutionTimeout, WTimeoutError)
@@ -215,7 +232,9 @@ def service_app(
 
 
 def _document_validation_errors_as_problems(app: FastAPI) -> None:
-    """FastAPI documents its 422 as plain JSON; here every 422 is problem details, so say so."""
+    """FastAPI documents its 422 as plain JSON; here every 422 is problem details, so say so. It does not
+    document the 400 it answers to a body that is not JSON, nor the 429 of the edge's throttle of failed
+    administrator authentications (for the operations that take a bearer token): add them."""
     generate = app.openapi
 
     def openapi() -> dict[str, Any]:
@@ -223,12 +242,21 @@ def _document_validation_errors_as_problems(app: FastAPI) -> None:
             schema = generate()
             for operations in schema.get("paths", {}).values():
                 for operation in operations.values():
-                    if "422" in operation.get("responses", {}):
-                        operation["responses"]["422"] = problem_responses(422)[422]
+                    responses = operation.setdefault("responses", {})
+                    if "422" in responses:
+                        responses["422"] = problem_responses(422)[422]
+                    if "requestBody" in operation:
+                        responses.setdefault("400", problem_responses(400)[400])
+                    if any(p.get("in") == "header" and p.get("name") == "authorization" for p in parameters(operation)):
+                        responses.setdefault("429", problem_responses(429)[429])
             app.openapi_schema = schema
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def parameters(operation: Mapping[str, Any]) -> list[dict[str, Any]]:
+    return list(operation.get("parameters", []))
 
 
 def require_admin(authorization: str | None, admin_token: str) -> None:

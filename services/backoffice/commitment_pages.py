@@ -197,19 +197,47 @@ class CommitmentPages(PageGroup):
         return RedirectResponse(f"/consultations/{consultation_id}/engagements?notice=withdrawn", status_code=303)
 
 
+NOT_BLANK: dict[str, Any] = {"type": "string", "pattern": r"\S"}
+BLANK: dict[str, Any] = {"anyOf": [{"type": "null"}, {"type": "string", "pattern": r"^\s*$"}]}
+# The rules of `draft_of`, as JSON Schema: a commitment to add names a suggestion group (and its
+# service, which no census gives), the others a dataset; a dropped one says why. The service checks
+# them too, with its French-first messages; the census's service of a dataset is its own knowledge.
+COMMITMENT_RULES: dict[str, Any] = {
+    "allOf": [
+        {
+            "if": {"required": ["kind"], "properties": {"kind": {"const": CommitmentKind.ADD.value}}},
+            "then": {
+                "required": ["suggestion_key", "service"],
+                "properties": {"suggestion_key": NOT_BLANK, "service": NOT_BLANK, "dataset_id": BLANK},
+            },
+            "else": {"required": ["dataset_id"], "properties": {"dataset_id": NOT_BLANK, "suggestion_key": BLANK}},
+        },
+        {
+            "if": {"required": ["status"], "properties": {"status": {"const": CommitmentStatus.DROPPED.value}}},
+            "then": {"required": ["reason"], "properties": {"reason": NOT_BLANK}},
+        },
+    ]
+}
+
+
 class CommitmentBody(BaseModel):
     """The body of `PUT /v1/consultations/{id}/commitments/{commitment_id}`."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=COMMITMENT_RULES)
 
     kind: CommitmentKind
     dataset_id: str | None = Field(default=None, description="The dataset (kinds open and improve).")
     suggestion_key: str | None = Field(default=None, description="The suggestion group (kind add).")
     title: str | None = Field(default=None, max_length=300, description="Defaults to the catalogue's title.")
     service: str | None = Field(default=None, max_length=300, description="Defaults to the census's service.")
-    target: str = Field(description="A quarter `2027-T2` or a day `2027-06-30`.")
+    target: str = Field(
+        description="A quarter `2027-T2` or a day `2027-06-30`.",
+        json_schema_extra={"pattern": r"^\s*\d{4}-(T[1-4]|(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01]))\s*$"},
+    )
     status: CommitmentStatus = CommitmentStatus.PLANNED
-    note: str = Field(min_length=1, max_length=2000, description="Public note, in French.")
+    note: str = Field(
+        min_length=1, max_length=2000, description="Public note, in French.", json_schema_extra={"pattern": r"\S"}
+    )
     note_en: str | None = Field(default=None, max_length=2000, description="Public note, in English.")
     reason: str | None = Field(default=None, max_length=2000, description="Public reason, when dropped.")
     done_url: str | None = Field(default=None, max_length=500, description="Link to the dataset, when done.")

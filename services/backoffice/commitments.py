@@ -9,6 +9,7 @@ from pydantic import BaseModel
 
 from services.backoffice.domain import CommitmentDraft, opened_by_the_catalogue, record_commitment
 from services.backoffice.repository import StaffRepository
+from shared.catalogue_view import CatalogueView, in_force
 from shared.contracts import (
     CommitmentRecorded,
     DatasetCatalogued,
@@ -29,7 +30,7 @@ class Commitments:
         self,
         commitments: StateView[CommitmentRecorded],
         excerpts: StateView[ExcerptApproved],
-        catalogue: StateView[DatasetCatalogued],
+        catalogue: CatalogueView,
         publisher: EventPublisher,
         staff: StaffRepository,
         on_action: Callable[[str], None],
@@ -82,8 +83,8 @@ class Commitments:
         )
         self._on_action(action)
         if recorded.dataset_id:
-            entry = self._catalogue.get(recorded.dataset_id)
-            if entry is not None and not entry.retired:
+            entry = self._catalogue.entry(recorded.dataset_id)
+            if entry is not None:
                 await self._fulfil([recorded], entry)
         return self.get(draft.consultation_id, draft.commitment_id) or recorded
 
@@ -132,7 +133,8 @@ class Commitments:
 
     def dataset_changed(self, dataset_id: str, entry: DatasetCatalogued | None) -> None:
         """Catalogue view callback: a dataset that opens fulfils the commitments to open it."""
-        if entry is None or entry.retired:
+        entry = in_force(entry)
+        if entry is None:
             return
         waiting = [c for c in self._commitments.items.values() if c.dataset_id == dataset_id]
         if not waiting:

@@ -5,7 +5,6 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -24,7 +23,7 @@ from services.backoffice.repository import ContributionRepository, StaffReposito
 from services.backoffice.settings import BackofficeSettings
 from services.backoffice.upstream import Upstream
 from shared.contracts import ConsultationDefined, ImprovementKind, Priority, Profile, utc_now
-from shared.http import problem, store_unavailable, unavailable
+from shared.http import http_problem, problem, store_unavailable, unavailable
 from shared.kafka import StateView
 from shared.web import page_templates, render_page
 
@@ -151,8 +150,7 @@ def install_page_handlers(app: FastAPI, pages: Pages) -> None:
     async def not_found(request: Request, error: Exception) -> Response:
         assert isinstance(error, StarletteHTTPException)
         if request.url.path.startswith(("/v1/", "/static/")) or error.status_code != 404:
-            detail = str(error.detail) if error.detail else None
-            return problem(error.status_code, HTTPStatus(error.status_code).phrase, detail, headers=error.headers)
+            return http_problem(request, error)
         return pages.render(request, "message.html", None, 404, title_key="not_found")
 
     async def crash(request: Request, error: Exception) -> Response:

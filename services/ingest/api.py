@@ -6,7 +6,7 @@ from ipaddress import IPv4Network, IPv6Network
 from typing import Annotated
 
 from fastapi import APIRouter, Header, HTTPException, Path, Request, Response
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StringConstraints
 
 from services.ingest.handlers import ClientContext, Definitions, Refused, Submissions
 from services.ingest.outbox import Unavailable
@@ -21,18 +21,31 @@ ConsultationId = Annotated[str, Path(pattern=CONSULTATION_ID, description="Consu
 SUBMISSION_STATUSES = (400, 404, 409, 413, 415, 422, 429, 503)
 
 
-class ConsultationForm(BaseModel):
-    """The body of `PUT /v1/consultations/{id}`."""
+def _iso_text(value: object) -> object:
+    # Pydantic would read a number as a Unix time; the document says a date-time string.
+    if not isinstance(value, str):
+        raise ValueError("attendu : une date ISO 8601 avec décalage / expected an ISO 8601 date-time with offset")
+    return value
 
-    title: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
+
+IsoDatetime = Annotated[AwareDatetime, BeforeValidator(_iso_text)]
+
+
+class ConsultationForm(BaseModel):
+    """The body of `PUT /v1/consultations/{id}`: `closes_at` after `opens_at` (refused with 422 otherwise,
+    a rule comparing two fields that JSON Schema cannot state)."""
+
+    title: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300, pattern=r"\S")]
     description: Annotated[str, StringConstraints(strip_whitespace=True, max_length=4000)] | None = Field(
         default=None, description="What the consultation is about, shown to respondents."
     )
-    public_rankings: bool = Field(
+    public_rankings: StrictBool = Field(
         default=False, description="Live rankings public while the window is open (staff only otherwise)."
     )
-    opens_at: AwareDatetime = Field(description="First instant responses are accepted (ISO 8601 with offset).")
-    closes_at: AwareDatetime = Field(description="First instant responses are refused (ISO 8601 with offset).")
+    opens_at: IsoDatetime = Field(description="First instant responses are accepted (ISO 8601 with offset).")
+    closes_at: IsoDatetime = Field(
+        description="First instant responses are refused (ISO 8601 with offset); must be after `opens_at`."
+    )
 
 
 class Withdrawal(BaseModel):

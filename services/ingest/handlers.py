@@ -41,7 +41,7 @@ from shared.http import ProblemError
 from shared.topics import CONSULTATIONS, RESPONSES_SUBMITTED
 
 SERVICE = "ingest"
-EMPTY_WINDOW = "must be after opens_at"
+EMPTY_WINDOW = "doit être postérieure à opens_at / must be after opens_at"
 NOT_ISSUED = (
     "ce code de répondant n'a pas été délivré pour cette consultation / "
     "this respondent code was not issued for this consultation"
@@ -395,7 +395,12 @@ class Definitions:
     ) -> ConsultationDefined:
         """Create or change a consultation; refused when its window is empty."""
         if closes_at <= opens_at:
-            raise Refused(422, "Invalid request", "The window is empty.", [FieldError("/closes_at", EMPTY_WINDOW)])
+            raise Refused(
+                422,
+                "Invalid request",
+                "La fenêtre est vide. / The window is empty.",
+                [FieldError("/closes_at", EMPTY_WINDOW)],
+            )
         event = ConsultationDefined(
             event_id=str(uuid.uuid4()),
             occurred_at=self.clock(),

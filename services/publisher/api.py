@@ -24,7 +24,7 @@ class ResultsApi:
     def router(self) -> APIRouter:
         router = APIRouter()
         path = "/v1/consultations/{consultation_id}/results"
-        embargo_responses = problem_responses(401, 403, 404)
+        embargo_responses = problem_responses(401, 403, 404, 503)
         for suffix, endpoint in (("", self.results), ("/files", self.files), ("/{name}", self.results_file)):
             router.add_api_route(
                 path + suffix, endpoint, methods=["GET"], responses=embargo_responses, tags=["results"]
@@ -34,7 +34,7 @@ class ResultsApi:
             self.release,
             methods=["POST"],
             status_code=204,
-            responses=problem_responses(401, 404),
+            responses=problem_responses(401, 404, 503),
             tags=["results"],
         )
         return router

@@ -74,7 +74,7 @@ class ScoringApi:
                 f"{path}/{suffix}",
                 endpoint,
                 methods=["GET"],
-                responses={**problem_responses(401, 404), **responses},
+                responses={**problem_responses(401, 404, 503), **responses},
                 tags=["rankings"],
             )
         return router

@@ -1,7 +1,7 @@
 """The questionnaire a respondent fills in: the vocabulary and the limits every service agrees on."""
 
 from enum import StrEnum
-from typing import Annotated, Literal, Self
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, model_validator
 
@@ -19,7 +19,10 @@ DatasetId = Annotated[
     StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$"),
     Field(description="Identifier of a dataset in the catalogue (data.gouv.fr id or census id)."),
 ]
-ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_TITLE_LENGTH)]
+# Not blank (`\S`): the schema says what stripping the whitespace would leave.
+ShortText = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_TITLE_LENGTH, pattern=r"\S")
+]
 LongText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=MAX_TEXT_LENGTH)]
 # The version of the privacy notice in force; a response must consent to it.
 # 2026-12: the results are published pseudonymised (not "anonymised"); the notice page states it all.
@@ -78,7 +81,8 @@ class ImprovementRequest(Contract):
     kinds: list[ImprovementKind] = Field(
         min_length=1,
         max_length=len(ImprovementKind),
-        description="Kinds of improvement asked for, at least one.",
+        description="Kinds of improvement asked for, at least one, each once.",
+        json_schema_extra={"uniqueItems": True},
     )
     comment: LongText | None = Field(default=None, description="Free comment on the improvement.")
 
@@ -115,15 +119,41 @@ class Consent(Contract):
     )
 
 
+def _territory_rule() -> dict[str, Any]:
+    """The rule `_known_territory` applies, as JSON Schema: a département, when given with a région, is in it."""
+    in_region = [
+        {
+            "properties": {
+                "region": {"const": region},
+                "departement": {"enum": sorted(d for d, (_, r) in DEPARTEMENTS.items() if r == region)},
+            }
+        }
+        for region in sorted(REGIONS)
+    ]
+    return {
+        "anyOf": [
+            {"properties": {"departement": {"type": "null"}}},
+            {"properties": {"region": {"type": "null"}}},
+            *in_region,
+        ]
+    }
+
+
 class RespondentForm(Contract):
+    model_config = ConfigDict(json_schema_extra=_territory_rule())
+
     token: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{16,128}$")] | None = Field(
         default=None,
         description="Token returned by an earlier submission; sending it replaces that submission.",
     )
     profile: Profile = Field(description="The respondent's profile.")
     organisation: ShortText | None = Field(default=None, description="Optional organisation.")
-    departement: str | None = Field(default=None, description="Optional INSEE département code, e.g. 2A, 75, 974.")
-    region: str | None = Field(default=None, description="Optional INSEE région code, e.g. 11, 84.")
+    departement: Annotated[str, Field(json_schema_extra={"enum": sorted(DEPARTEMENTS)})] | None = Field(
+        default=None, description="Optional INSEE département code, e.g. 2A, 75, 974."
+    )
+    region: Annotated[str, Field(json_schema_extra={"enum": sorted(REGIONS)})] | None = Field(
+        default=None, description="Optional INSEE région code, e.g. 11, 84; the département's, when both are given."
+    )
     email: EmailStr | None = Field(
         default=None,
         description="Optional e-mail: a respondent who gives it again replaces their earlier response. "
@@ -144,10 +174,25 @@ class RespondentForm(Contract):
         return self
 
 
-class ResponseForm(BaseModel):
-    """The body of `POST /v1/consultations/{id}/responses`."""
+_AT_LEAST_ONE: list[Any] = [
+    *(
+        {"required": [name], "properties": {name: {"minItems": 1}}}
+        for name in ("open_requests", "improvement_requests", "suggestions")
+    ),
+    {"required": ["platform"], "properties": {"platform": {"type": "object"}}},
+]
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+
+class ResponseForm(BaseModel):
+    """The body of `POST /v1/consultations/{id}/responses`: at least one dataset to open, to improve or
+    to add, or feedback on the platform; each dataset once, either to open or to improve."""
+
+    # The rule of `_each_dataset_once` that JSON Schema can state (it cannot compare items by a field).
+    model_config = ConfigDict(
+        frozen=True,
+        extra="forbid",
+        json_schema_extra={"anyOf": _AT_LEAST_ONE},
+    )
 
     response_id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{8,64}$")] | None = Field(
         default=None,

@@ -11,7 +11,7 @@ from pymongo import AsyncMongoClient
 
 from deploy.local.infra import Infra
 from services.publisher.repository import CHUNK_BYTES, MongoResultsRepository, StoredFile
-from tests.integration.test_results_emitter import results_of
+from tests.publisher_builders import results_event
 
 Document = dict[str, object]
 
@@ -28,7 +28,7 @@ async def test_a_new_version_of_a_file_replaces_the_old_one_and_its_chunks(clien
     repository = MongoResultsRepository(client, database)
     await repository.ensure_indexes()
     chunks = client[database]["result_file_chunks"]
-    results = results_of("c1", 3)
+    results = results_event("c1", 3)
     big = bytes(range(256)) * (CHUNK_BYTES // 256 + 10)  # two chunks
     await repository.save(results, {"a.csv": b"frozen", "engagements.csv": big})
     await repository.save(results, {"a.csv": b"frozen", "engagements.csv": b"short now"})
@@ -51,7 +51,7 @@ async def test_files_stored_by_position_still_read_and_are_replaced(client: Asyn
     database = f"test_{uuid.uuid4().hex[:8]}"
     repository = MongoResultsRepository(client, database)
     db = client[database]
-    results = results_of("c1", 3)
+    results = results_event("c1", 3)
     data = b"stored before"
     # As the publisher stored files before chunks were keyed by their hash.
     await db["result_file_chunks"].insert_one(

@@ -21,8 +21,7 @@ from services.scoring.domain import (
 )
 from services.scoring.repository import BallotConflict, MongoScoringRepository
 from shared.contracts import Decision, Priority, RankingKind
-from tests.unit.test_scoring_domain import enriched
-from tests.unit.test_scoring_exclusions import decided
+from tests.scoring_builders import decided, enriched
 
 
 @pytest.fixture

@@ -4,8 +4,11 @@ fulfilling a commitment to open a dataset."""
 from dataclasses import replace
 from datetime import timedelta
 
+import jsonschema
 import pytest
+from pydantic import ValidationError
 
+from services.backoffice.commitment_pages import CommitmentBody, draft_of
 from services.backoffice.domain import (
     CommitmentDraft,
     CommitmentRefused,
@@ -96,3 +99,33 @@ def test_an_excerpt_id_says_nothing_of_its_respondent() -> None:
     assert excerpt_id("c1:secret-key|order|0") == excerpt_id("c1:secret-key|order|0")
     assert "secret" not in excerpt_id("c1:secret-key|order|0")
     assert len(excerpt_id("x")) == 16
+
+
+BODY = {"kind": "open", "dataset_id": "d1", "service": "Musées", "target": "2027-T2", "note": "Ouvert en 2027."}
+
+
+@pytest.mark.parametrize(
+    ("changes", "valid"),
+    [
+        ({}, True),
+        ({"target": " 2027-06-30 "}, True),
+        ({"target": "2027-T5"}, False),
+        ({"note": "   "}, False),
+        ({"dataset_id": None}, False),
+        ({"dataset_id": "d1", "suggestion_key": "title:musées"}, False),
+        ({"kind": "add", "dataset_id": None, "suggestion_key": "title:musées"}, True),
+        ({"kind": "add", "dataset_id": None, "suggestion_key": "title:musées", "service": " "}, False),
+        ({"kind": "add", "dataset_id": "", "suggestion_key": " "}, False),
+        ({"status": "dropped"}, False),
+        ({"status": "dropped", "reason": "Données détruites."}, True),
+    ],
+)
+def test_the_commitment_schema_states_the_rules_the_workspace_applies(changes: dict[str, object], valid: bool) -> None:
+    body = {**BODY, **changes}
+    schema_valid = jsonschema.Draft202012Validator(CommitmentBody.model_json_schema()).is_valid(body)
+    try:
+        draft_of("c1", CommitmentBody.model_validate(body).model_dump() | {"note_fr": body["note"]})
+        service_valid = True
+    except (CommitmentRefused, ValidationError):
+        service_valid = False
+    assert (schema_valid, service_valid) == (valid, valid)

@@ -13,9 +13,7 @@ from services.scoring.domain import DEFAULT_WEIGHTS, Ballot, StoredRow, contribu
 from services.scoring.intervals import LiveIntervals, compute
 from services.scoring.repository import Totals
 from shared.contracts import RankingKind, RankingView
-from tests.unit.test_publisher_exclusions import marked_ballots, stuffing
-from tests.unit.test_publisher_intervals import rows as csv_rows
-from tests.unit.test_publisher_opendata import DATASETS, consultation, random_stream, scored
+from tests.publisher_builders import DATASETS, consultation, csv_rows, marked_ballots, random_stream, scored, stuffing
 
 RESAMPLES = 100
 INTERVAL_COLUMNS = ("rank", "key", "rank_low", "rank_high", "too_close_to_call", "tie_group")

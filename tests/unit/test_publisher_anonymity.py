@@ -49,8 +49,7 @@ from shared.contracts import (
     RankingKind,
 )
 from shared.uncertainty import pseudonymous_order
-from tests.unit.test_publisher_follow_up import commitment
-from tests.unit.test_publisher_opendata import DATASETS, consultation, frozen, published
+from tests.publisher_builders import DATASETS, commitment, consultation, frozen, published
 
 MONDAY = datetime(2026, 11, 30, 23, 30, tzinfo=UTC)
 SECRET_TITLE = "Les carnets de ma grand-tante Mireille"  # typed by two respondents only

@@ -8,9 +8,7 @@ import hashlib
 import io
 import json
 import logging
-import random
 from collections.abc import Mapping
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -51,57 +49,24 @@ from services.publisher.report import ReportRenderer
 from services.publisher.republishing import Republisher
 from services.scoring.domain import DEFAULT_WEIGHTS, counted_ballot, rank
 from shared.contracts import (
-    CountedBallot,
-    DetectionSettings,
-    ExclusionInForce,
     RankingKind,
     RankingView,
     ResultsPublished,
-    Signal,
 )
 from shared.topics import EXCLUSIONS, SCORING_GROUP
-from tests.unit.test_publisher_closing import FakeEmitter, FakeScoring, closer
-from tests.unit.test_publisher_closing import FakeRepository as ClosingRepository
-from tests.unit.test_publisher_follow_up import FakeRepository
-from tests.unit.test_publisher_opendata import DATASETS, T0, consultation, random_stream, scored
-
-SETTINGS = DetectionSettings(
-    burst_window_s=600, burst_min=20, same_window_s=3600, same_min=15, same_similarity=0.9, fast_fill_s=8, fast_min=10
+from tests.publisher_builders import (
+    DATASETS,
+    DETECTION,
+    FakeEmitter,
+    FakeResultsRepository,
+    FakeScoring,
+    closer,
+    consultation,
+    marked_ballots,
+    random_stream,
+    scored,
+    stuffing,
 )
-# A reason a spreadsheet would take for a formula, to be escaped and read back.
-REASONS = ["Rafale de nouveaux répondants depuis un même réseau", "-40 réponses identiques en 3 minutes"]
-
-
-def stuffing(seed: int) -> tuple[dict[str, str], list[ExclusionInForce]]:
-    """Random clusters over the respondents of `random_stream(seed)` (respondent key -> cluster id), and
-    the clusters set aside, counting the respondents scoring holds a ballot of."""
-    rng = random.Random(seed)
-    keys = sorted({key for _, key in scored(random_stream(seed)).ballots})
-    clusters = ["burst-a", "fast-c", "same-b"][: rng.randrange(1, 4)]
-    cluster_of = {key: rng.choice(clusters) for key in rng.sample(keys, rng.randrange(5, 25))}
-    exclusions = []
-    for n, cid in enumerate(clusters):
-        first = T0 + timedelta(seconds=rng.uniform(0, 86400))
-        exclusions.append(
-            ExclusionInForce(
-                cluster_id=cid,
-                reason=REASONS[n % len(REASONS)],
-                signals=rng.sample(list(Signal), rng.randrange(1, 4)),
-                first_at=first,
-                last_at=first + timedelta(seconds=rng.uniform(60, 3600)),
-                datasets=rng.sample(sorted(DATASETS), 2),
-                respondents=sum(1 for c in cluster_of.values() if c == cid),
-                settings=SETTINGS,
-            )
-        )
-    return cluster_of, exclusions
-
-
-def marked_ballots(seed: int, cluster_of: dict[str, str]) -> list[CountedBallot]:
-    store = scored(random_stream(seed))
-    return [
-        counted_ballot(b).model_copy(update={"exclusion": cluster_of.get(key)}) for (_, key), b in store.ballots.items()
-    ]
 
 
 def stuffed(seed: int, min_cell: int = 5) -> tuple:  # type: ignore[type-arg]
@@ -195,7 +160,7 @@ def test_rendering_with_exclusions_is_deterministic() -> None:
 def test_the_data_package_validates_with_and_without_exclusions(tmp_path: Path, seed: int | None) -> None:
     from frictionless import validate
 
-    from tests.unit.test_publisher_opendata import published
+    from tests.publisher_builders import published
 
     files = render_files(*(stuffed(seed)[0] if seed is not None else published(seed=5)))
     if seed is None:
@@ -260,14 +225,14 @@ def test_method_json_states_the_rule_its_settings_and_what_was_set_aside_per_rea
     for e in frozen.exclusions:
         expected[e.reason] = expected.get(e.reason, 0) + e.respondents
     assert detection["set_aside"] == {"by_reason": expected, "total": frozen.excluded_respondents}
-    assert detection["settings"] == SETTINGS.model_dump(mode="json")
+    assert detection["settings"] == DETECTION.model_dump(mode="json")
     assert detection["settings_of"] == {}
     for word in ("network_burst", "same_answers", "fast_fill", "motif public", "filtrés", "archive"):
         assert word in detection["fr"], word
     for word in ("network_burst", "same_answers", "fast_fill", "public reason", "filtered", "archive"):
         assert word in detection["en"], word
 
-    from tests.unit.test_publisher_opendata import published
+    from tests.publisher_builders import published
 
     none = json.loads(render_files(*published(seed=3))[METHOD_JSON])["detection"]
     assert (none["settings"], none["set_aside"]) == (None, {"by_reason": {}, "total": 0})
@@ -276,7 +241,7 @@ def test_method_json_states_the_rule_its_settings_and_what_was_set_aside_per_rea
 def test_clusters_flagged_under_other_settings_keep_theirs_in_the_published_files() -> None:
     (results, public, method, report), _ = stuffed(0)
     assert len(results.exclusions) > 1, "the seed has several clusters"
-    older = results.exclusions[0].model_copy(update={"settings": SETTINGS.model_copy(update={"burst_min": 50})})
+    older = results.exclusions[0].model_copy(update={"settings": DETECTION.model_copy(update={"burst_min": 50})})
     results = results.model_copy(update={"exclusions": [older, *results.exclusions[1:]]})
     files = render_files(results, public, method, report)
     detection = json.loads(files[METHOD_JSON])["detection"]
@@ -297,7 +262,7 @@ def test_the_report_says_how_many_answers_were_set_aside_and_why() -> None:
         assert f"« {e.reason} »" in html
     assert html.index("mises à l'écart") < html.index("answers were set aside")  # French first
 
-    from tests.unit.test_publisher_opendata import published
+    from tests.publisher_builders import published
 
     html = render_files(*published(seed=1))[REPORT_HTML].decode()
     assert "Aucune réponse n'a été mise à l'écart des classements." in html
@@ -305,7 +270,7 @@ def test_the_report_says_how_many_answers_were_set_aside_and_why() -> None:
 
 
 def test_files_published_before_exclusions_are_still_audited_and_read() -> None:
-    from tests.unit.test_publisher_opendata import published
+    from tests.publisher_builders import published
 
     results, archive, method, report = published(seed=2)
     files = render_files(results, archive, method, report)
@@ -329,13 +294,13 @@ def test_files_published_before_exclusions_are_still_audited_and_read() -> None:
 
 
 async def test_files_published_before_exclusions_are_republished_in_the_new_form() -> None:
-    from tests.unit.test_publisher_opendata import frozen, published
+    from tests.publisher_builders import frozen, published
 
     results, archive, method, report = published(seed=3)
     files = render_files(results, archive, method, report)
     old = {name: data for name, data in files.items() if name != EXCLUSIONS_CSV}
     old[RESPONDENTS_CSV] = respondents_csv(archive, with_exclusion=False)
-    repository = FakeRepository()
+    repository = FakeResultsRepository()
     at_close = frozen(seed=3)[0].model_copy(update={"exclusions": []})
     await repository.save(at_close, old)
     republisher = Republisher(
@@ -368,7 +333,7 @@ async def test_the_watermark_waits_for_scoring_to_apply_every_decision_and_toler
     assert (EXCLUSIONS, SCORING_GROUP) in PIPELINE
 
     def with_progress(progress: Progress) -> Closer:
-        flow = closer(FakeScoring(1), FakeEmitter(), ClosingRepository())
+        flow = closer(FakeScoring(1), FakeEmitter(), FakeResultsRepository())
         flow._progress = progress
         return flow
 
@@ -384,7 +349,7 @@ async def test_the_watermark_waits_for_scoring_to_apply_every_decision_and_toler
 async def test_the_close_publishes_the_filtered_rankings_with_the_clusters_set_aside() -> None:
     cluster_of, exclusions = stuffing(2)
     scoring = FakeScoring(2, cluster_of=cluster_of, exclusions=list(reversed(exclusions)))
-    emitter, repository = FakeEmitter(), ClosingRepository()
+    emitter, repository = FakeEmitter(), FakeResultsRepository()
     await closer(scoring, emitter, repository).tick()
     [results] = emitter.emitted
     assert results.excluded_respondents == len(cluster_of) == sum(e.respondents for e in exclusions)
@@ -404,7 +369,7 @@ async def test_nothing_is_published_when_the_clusters_set_aside_disagree(fault: 
         exclusions = exclusions[1:]
     view = RankingView.RAW if fault == "raw view" else RankingView.FILTERED
     scoring = FakeScoring(2, cluster_of=cluster_of, exclusions=exclusions, view=view)
-    emitter, repository = FakeEmitter(), ClosingRepository()
+    emitter, repository = FakeEmitter(), FakeResultsRepository()
     with pytest.raises(ResultsDisagree):
         await closer(scoring, emitter, repository).tick()
     assert (emitter.emitted, repository.saved) == ([], {})

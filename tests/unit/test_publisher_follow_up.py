@@ -5,7 +5,6 @@ import csv
 import io
 import json
 import logging
-from collections.abc import Mapping
 from datetime import datetime, timedelta
 from pathlib import Path
 from xml.etree import ElementTree as ET
@@ -33,58 +32,19 @@ from services.publisher.files import (
     render_files,
 )
 from services.publisher.report import web_url
-from services.publisher.repository import Publication, StoredFile
+from services.publisher.repository import Publication
 from services.publisher.republishing import FollowUpInputs, Republisher
 from shared.contracts import (
     CommitmentKind,
-    CommitmentRecorded,
     CommitmentStatus,
     ExcerptApproved,
     ExcerptKind,
-    ResultsPublished,
-    StatusChange,
 )
-from tests.unit.test_publisher_opendata import T0, frozen, published
+from tests.publisher_builders import FakeResultsRepository, commitment, frozen, published
+from tests.scoring_builders import T0
 
 MARKER = "Zanzibar"
 DAY = timedelta(days=1)
-
-
-def commitment(
-    commitment_id: str,
-    kind: CommitmentKind,
-    key: str,
-    statuses: tuple[CommitmentStatus, ...] = (CommitmentStatus.PLANNED,),
-    cid: str = "c1",
-    title: str | None = None,
-    **extra: object,
-) -> CommitmentRecorded:
-    history = [
-        StatusChange(status=s, at=T0 + timedelta(days=70 + n), by="staff", note=extra.get("done_url"))  # type: ignore[arg-type]
-        if s is CommitmentStatus.DONE
-        else StatusChange(status=s, at=T0 + timedelta(days=70 + n), by="staff")
-        for n, s in enumerate(statuses)
-    ]
-    return CommitmentRecorded.model_validate(
-        {
-            "event_id": f"e-{commitment_id}-{len(statuses)}",
-            "occurred_at": history[-1].at,
-            "consultation_id": cid,
-            "commitment_id": commitment_id,
-            "kind": kind,
-            "dataset_id": None if kind is CommitmentKind.ADD else key,
-            "suggestion_key": key if kind is CommitmentKind.ADD else None,
-            "title": title or f"Jeu {key}",
-            "service": "Service des musées",
-            "target": "2027-T2",
-            "status": statuses[-1],
-            "note_fr": f"Note de {commitment_id}",
-            "note_en": f"Note of {commitment_id}",
-            "history": history,
-            "updated_at": history[-1].at,
-        }
-        | extra
-    )
 
 
 def excerpt(excerpt_id: str, text: str, approved: bool = True, cid: str = "c1") -> ExcerptApproved:
@@ -297,35 +257,9 @@ def test_the_atom_feed_has_one_entry_per_status_change_newest_first_with_stable_
 # --- republication ---------------------------------------------------------------------------------
 
 
-class FakeRepository:
-    def __init__(self) -> None:
-        self.saved: dict[str, tuple[ResultsPublished, dict[str, bytes]]] = {}
-        self.saves = 0
-
-    async def get(self, consultation_id: str) -> Publication | None:
-        if consultation_id not in self.saved:
-            return None
-        import hashlib
-
-        results, files = self.saved[consultation_id]
-        return Publication(
-            results, {n: StoredFile(n, hashlib.sha256(d).hexdigest(), len(d), 1) for n, d in files.items()}, None
-        )
-
-    async def save(self, results: ResultsPublished, files: Mapping[str, bytes]) -> None:
-        self.saves += 1
-        self.saved[results.consultation_id] = (results, dict(files))
-
-    async def file(self, consultation_id: str, stored: StoredFile) -> bytes:
-        return self.saved[consultation_id][1][stored.name]
-
-    async def release(self, consultation_id: str, at: datetime) -> None:
-        raise NotImplementedError
-
-
 async def test_a_changed_commitment_republishes_the_files_once_and_leaves_the_rankings() -> None:
     results, archive, method, report = published(seed=3)
-    repository = FakeRepository()
+    repository = FakeResultsRepository()
     current = {"commitments": list(COMMITMENTS[:2])}
     # The store keeps the results frozen at the close, in full detail; the files are rendered from the public archive.
     await repository.save(frozen(seed=3)[0], render_files(results, archive, method, report))
@@ -365,7 +299,7 @@ async def test_a_changed_commitment_republishes_the_files_once_and_leaves_the_ra
 
 
 async def test_a_failed_republication_stays_pending() -> None:
-    class Failing(FakeRepository):
+    class Failing(FakeResultsRepository):
         async def get(self, consultation_id: str) -> Publication | None:
             raise ConnectionError("MongoDB is away")
 

@@ -21,7 +21,7 @@ from services.publisher.files import (
 )
 from shared.contracts import ResultsPublished
 from shared.uncertainty import seed_of
-from tests.unit.test_publisher_opendata import published
+from tests.publisher_builders import published
 
 RESAMPLES = 200
 

@@ -1,22 +1,14 @@
 import csv
 import io
 import json
-import random
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from services.publisher.archive import (
-    Consultation,
-    DatasetRef,
-    Method,
     archive_of,
     compute_rankings,
     disagreements,
-    public_archive_of,
-    published_results,
-    results_of,
 )
 from services.publisher.files import (
     ANSWERS_CSV,
@@ -30,60 +22,11 @@ from services.publisher.files import (
     safe_cell,
     unsafe_cell,
 )
-from services.publisher.report import ReportRenderer
-from services.scoring.domain import DEFAULT_WEIGHTS, counted_ballot, plan_batch, rank
+from services.scoring.domain import DEFAULT_WEIGHTS, counted_ballot, rank
 from shared.contracts import (
-    DatasetStatus,
-    ImprovementKind,
-    Priority,
-    Profile,
     RankingKind,
-    ResponseEnriched,
-    SuggestionMatch,
 )
-from tests.unit.test_scoring_domain import InMemoryRankings, enriched
-
-T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
-DATASETS = {
-    f"d{i}": DatasetRef(f"d{i}", f"Jeu {i}", DatasetStatus.OPEN if i % 2 else DatasetStatus.NOT_OPEN) for i in range(8)
-}
-TITLES = ["Fréquentation des musées", '=HYPERLINK("http://x")', "+33 tarifs", "'quoted", "Archives, « anciennes »"]
-
-
-def random_stream(seed: int, respondents: int = 60, submissions: int = 150) -> list[ResponseEnriched]:
-    rng = random.Random(seed)
-    stream = []
-    for n in range(submissions):
-        opens = {d: rng.choice(list(Priority)) for d in rng.sample(sorted(DATASETS), rng.randrange(0, 4))}
-        improves = {
-            d: sorted(rng.sample(list(ImprovementKind), rng.randrange(1, 3)))
-            for d in rng.sample(sorted(DATASETS), rng.randrange(0, 3))
-        }
-        message = enriched(
-            f"r{n:04d}",
-            f"p{rng.randrange(respondents)}",
-            rng.uniform(0, 5 * 86400),
-            opens=opens,
-            improves=improves,
-            profile=rng.choice(list(Profile)),
-        )
-        titles = rng.sample(TITLES, rng.randrange(0, 3))
-        matches = [SuggestionMatch(group_key=f"title:{t.lower()[:3]}", title=t) for t in titles]
-        if rng.random() < 0.2:
-            matches.append(SuggestionMatch(group_key="d3", matched_dataset_id="d3", title="jeu 3 bis", match_score=95))
-        stream.append(message.model_copy(update={"suggestions": matches}))
-    return stream
-
-
-def scored(stream: list[ResponseEnriched]) -> InMemoryRankings:
-    store = InMemoryRankings()
-    for start in range(0, len(stream), 17):
-        store.apply(plan_batch(stream[start : start + 17], store.ballots))
-    return store
-
-
-def consultation() -> Consultation:
-    return Consultation("c1", "Données culturelles", T0, T0 + timedelta(days=60), T0 + timedelta(days=60, seconds=7))
+from tests.publisher_builders import DATASETS, TITLES, published, random_stream, scored
 
 
 @pytest.mark.parametrize("seed", range(4))
@@ -121,22 +64,6 @@ def test_the_internal_archive_is_numbered_in_receipt_order_and_no_identifier_is_
     for ballot in ballots:
         assert ballot.response_id not in text
     assert "p1" not in files[ANSWERS_CSV].decode()  # respondent keys of the stream are p0…p59
-
-
-def frozen(seed: int, min_cell: int = 5) -> tuple:  # type: ignore[type-arg]
-    """The results frozen at the close (from the internal archive), the ballots and the method."""
-    ballots = [counted_ballot(b) for b in scored(random_stream(seed)).ballots.values()]
-    archive = archive_of(ballots)
-    method = Method(DEFAULT_WEIGHTS, "test-version", min_cell)
-    rankings = compute_rankings(archive, DATASETS, method.weights)
-    return results_of("event-1", consultation(), len(archive), method, rankings), ballots, method
-
-
-def published(seed: int, min_cell: int = 5) -> tuple:  # type: ignore[type-arg]
-    """What the close renders the files from: the published results, the public archive, the method, the report."""
-    results, ballots, method = frozen(seed, min_cell)
-    archive = public_archive_of(ballots, "c1", min_cell)
-    return published_results(results, archive, method), archive, method, ReportRenderer()
 
 
 def test_the_audit_recomputes_the_published_rankings_byte_for_byte() -> None:

@@ -1,96 +1,25 @@
 import random
-from collections import Counter, defaultdict
-from datetime import UTC, datetime, timedelta
+from collections import Counter
 
 import pytest
 
 from services.scoring.domain import (
     DEFAULT_WEIGHTS,
-    Ballot,
-    BatchPlan,
     RowId,
     StoredRow,
-    TallyField,
     ballot_change,
     fold,
     plan_batch,
     rank,
 )
 from shared.contracts import (
-    DatasetStatus,
-    DatasetSummary,
     ImprovementKind,
-    ImprovementRequest,
-    OpenRequest,
     Priority,
     Profile,
     RankingKind,
     ResponseEnriched,
-    ResponseSubmitted,
-    Suggestion,
-    SuggestionMatch,
 )
-
-T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
-
-
-def enriched(
-    response_id: str,
-    respondent: str,
-    seconds: float,
-    opens: dict[str, Priority] | None = None,
-    improves: dict[str, list[ImprovementKind]] | None = None,
-    suggestions: list[str] | None = None,
-    profile: Profile = Profile.RESEARCHER,
-    consultation: str = "c1",
-) -> ResponseEnriched:
-    received = T0 + timedelta(seconds=seconds)
-    response = ResponseSubmitted(
-        event_id=response_id,
-        occurred_at=received,
-        consultation_id=consultation,
-        response_id=response_id,
-        respondent_key=respondent,
-        profile=profile,
-        received_at=received,
-        open_requests=[OpenRequest(dataset_id=d, priority=p) for d, p in (opens or {}).items()],
-        improvement_requests=[ImprovementRequest(dataset_id=d, kinds=k) for d, k in (improves or {}).items()],
-        suggestions=[Suggestion(title=t) for t in suggestions or []],
-    )
-    datasets = {
-        d: DatasetSummary(dataset_id=d, title=f"Title {d}", status=DatasetStatus.NOT_OPEN)
-        for d in [*(opens or {}), *(improves or {})]
-    }
-    matches = [SuggestionMatch(group_key=f"title:{t.lower()}", title=t) for t in suggestions or []]
-    return ResponseEnriched(
-        event_id=response_id, occurred_at=received, response=response, datasets=datasets, suggestions=matches
-    )
-
-
-class InMemoryRankings:
-    """Applies plans the way the repository does, for checking the domain without MongoDB."""
-
-    def __init__(self) -> None:
-        self.ballots: dict[tuple[str, str], Ballot] = {}
-        self.rows: dict[RowId, Counter[TallyField]] = defaultdict(Counter)
-        self.respondents: Counter[str] = Counter()
-
-    def apply(self, plan: BatchPlan) -> None:
-        for old, new in plan.ballots:
-            key = (new.consultation_id, new.respondent_key)
-            assert self.ballots.get(key) == old
-            self.ballots[key] = new
-        for row_id, change in plan.rows.items():
-            self.rows[row_id].update(change.counts)
-        for cid, totals in plan.consultations.items():
-            self.respondents[cid] += totals.respondents
-
-    def stored_rows(self, kind: RankingKind) -> list[StoredRow]:
-        return [
-            StoredRow(key=r.key, dataset_id=r.key, title=None, counts=dict(c))
-            for r, c in self.rows.items()
-            if r.kind is kind
-        ]
+from tests.scoring_builders import InMemoryRankings, enriched
 
 
 def test_open_score_is_the_sum_of_priority_weights_over_respondents() -> None:

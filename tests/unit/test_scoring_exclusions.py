@@ -3,11 +3,9 @@ tallies, and the filtered ranking equals the ranking recomputed over the respond
 
 import random
 from collections import Counter, defaultdict
-from datetime import timedelta
 
 import pytest
 
-from services.backoffice.detection import DEFAULT_SETTINGS
 from services.scoring.domain import (
     DEFAULT_WEIGHTS,
     Ballot,
@@ -32,35 +30,13 @@ from services.scoring.domain import (
 )
 from shared.contracts import (
     Decision,
-    ExclusionDecided,
     ImprovementKind,
     Priority,
     Profile,
     RankingKind,
     ResponseEnriched,
-    Signal,
 )
-from tests.unit.test_scoring_domain import T0, enriched
-
-SETTINGS = DEFAULT_SETTINGS  # the rule's thresholds: scoring only carries them
-
-
-def decided(cluster_id: str, decision: Decision, respondents: list[str], consultation: str = "c1") -> ExclusionDecided:
-    return ExclusionDecided(
-        event_id=f"{cluster_id}-{decision}-{'-'.join(respondents)}",
-        occurred_at=T0,
-        consultation_id=consultation,
-        cluster_id=cluster_id,
-        decision=decision,
-        reason="Rafale de réponses identiques depuis un même réseau.",
-        signals=[Signal.NETWORK_BURST],
-        first_at=T0,
-        last_at=T0 + timedelta(minutes=5),
-        datasets=["d1"],
-        respondent_keys=respondents,
-        settings=SETTINGS,
-        decided_by="agent",
-    )
+from tests.scoring_builders import decided, enriched
 
 
 class InMemoryScoring:

@@ -11,7 +11,7 @@ from services.scoring.domain import Ballot, BatchPlan, Cluster, ExclusionPlan, S
 from services.scoring.handlers import ScoringMetrics, store_until_committed
 from services.scoring.repository import Totals
 from shared.contracts import Priority, RankingKind
-from tests.unit.test_scoring_domain import enriched
+from tests.scoring_builders import enriched
 
 
 class FlakyRepository:

@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from shared.catalogue_view import CatalogueView
+from shared.catalogue_view import CatalogueView, in_force
 from shared.contracts import DatasetCatalogued, DatasetRecord, DatasetStatus, utc_now
 from shared.service import Startup
 
@@ -132,3 +132,18 @@ def test_the_catalogue_view_leaves_retired_datasets_out() -> None:
     assert view.status("d-unknown") is None
     assert list(view.datasets()) == ["d-open"]
     assert view.get("d-gone") is not None  # still on the topic, marked retired
+
+
+def test_an_entry_is_in_force_until_its_dataset_is_retired_and_again_once_it_comes_back() -> None:
+    view = CatalogueView("unused:9092", LOGGER)
+    listed = entry("d-back", DatasetStatus.NOT_OPEN)
+    view.put("d-back", listed)
+    assert view.entry("d-back") == in_force(listed) == listed
+    retired = entry("d-back", DatasetStatus.NOT_OPEN, retired=True)
+    view.put("d-back", retired)
+    assert (view.entry("d-back"), in_force(retired), in_force(None), view.entry("d-unknown")) == (None,) * 4
+    assert (view.dataset("d-back"), view.datasets()) == (None, {})
+    reopened = entry("d-back", DatasetStatus.OPEN)
+    view.put("d-back", reopened)
+    assert view.entry("d-back") == reopened
+    assert view.datasets() == {"d-back": reopened.dataset}
