@@ -45,6 +45,12 @@ NOT_STORED = (
     "quelques instants. / Your response could not be stored; nothing was recorded. Please "
     "retry in a moment."
 )
+MAYBE_STORED = (
+    "Votre réponse a peut-être été enregistrée, sans confirmation à temps. Revenez en arrière et renvoyez le "
+    "même formulaire dans quelques instants : elle ne sera comptée qu'une fois. / Your response may have been "
+    "recorded, without confirmation in time. Go back and send the same form again in a moment: it will be "
+    "counted once."
+)
 
 FIELD_LABELS = {
     "profile": "Vous êtes / You are",
@@ -236,8 +242,11 @@ class WebForm:
             if refused.errors:
                 return with_errors([(e.pointer, e.detail) for e in refused.errors], refused.status)
             return refusal_page(refused)
-        except Unavailable:
-            return public_page("message.html", 503, title=UNAVAILABLE, detail=NOT_STORED)
+        except Unavailable as error:
+            detail = MAYBE_STORED if error.may_be_recorded else NOT_STORED
+            page = public_page("message.html", 503, title=UNAVAILABLE, detail=detail)
+            page.headers["Retry-After"] = "5"
+            return page
         return self.receipt_page(consultation, receipt)
 
     async def withdrawal_page(self, consultation_id: str, token: str = "") -> Response:
