@@ -30,10 +30,9 @@ def create_app(settings: IngestSettings) -> Any:
     logger = logging.getLogger(SERVICE)
     registry = make_registry()
     metrics = IngestMetrics(registry)
-    instance = settings.instance or f"{socket.gethostname()}-{settings.http_port}"
     outbox = GroupCommitProducer(
         settings.kafka_bootstrap,
-        f"cod-ingest-{instance}",
+        settings.transactional_id(socket.gethostname()),
         settings.kafka_produce_timeout_s,
         logger,
         settings.commit_lanes,
