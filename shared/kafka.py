@@ -175,6 +175,7 @@ class StateView(Generic[Model]):
         self._task: asyncio.Task[None] | None = None
         self._next_sync: asyncio.Future[None] | None = None
         self._syncing: asyncio.Task[None] | None = None
+        self._offsets: AIOKafkaConsumer | None = None
 
     def get(self, key: str) -> Model | None:
         return self.items.get(key)
@@ -244,8 +245,15 @@ class StateView(Generic[Model]):
         consumer = self._consumer
         if consumer is None:
             raise RuntimeError(f"view of {self._topic} not started")
+        if self._offsets is None:
+            # A client of its own: on the follower's connection, the request would queue behind its long-poll fetch.
+            offsets = AIOKafkaConsumer(
+                bootstrap_servers=self._bootstrap, enable_auto_commit=False, isolation_level="read_committed"
+            )
+            await offsets.start()
+            self._offsets = offsets
         # read_committed: the end offsets are the last stable ones, past every committed transaction.
-        end = await consumer.end_offsets(sorted(consumer.assignment(), key=lambda tp: tp.partition))
+        end = await self._offsets.end_offsets(sorted(consumer.assignment(), key=lambda tp: tp.partition))
         # Polling the follower's position: the fetcher moves it past transaction markers inside `getmany`,
         # which returns nothing for them, so the follower has no event to signal.
         while not all(  # noqa: ASYNC110
@@ -281,6 +289,12 @@ class StateView(Generic[Model]):
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        if self._syncing:
+            self._syncing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._syncing
+        if self._offsets:
+            await self._offsets.stop()
         if self._consumer:
             await self._consumer.stop()
 
