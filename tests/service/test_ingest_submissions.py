@@ -330,6 +330,23 @@ async def test_the_web_form_answers_503_and_keeps_nothing_when_kafka_is_down() -
     assert ingest.store.answers == {}
 
 
+async def test_a_web_form_that_may_be_recorded_comes_back_with_its_response_id_and_counts_once() -> None:
+    ingest = Ingest()
+    ingest.produce.fail_after_commit = True
+    async with web_client(ingest) as client:
+        answered = await client.post("/consultations/c1", data=FORM_FIELDS | {"response_id": "web-maybe-1"})
+        ingest.produce.fail_after_commit = False
+        assert answered.status_code == 503
+        assert answered.headers["retry-after"] == "5"
+        assert "peut-être été enregistrée" in answered.text
+        # The form again, filled in, with the same id: sending it is what the respondent does next.
+        assert 'name="response_id" value="web-maybe-1"' in answered.text
+        again = await client.post("/consultations/c1", data=FORM_FIELDS | {"response_id": "web-maybe-1"})
+    assert again.status_code == 200, again.text
+    events = ingest.produce.events()
+    assert {(e.response_id, e.respondent_key) for e in events} == {("web-maybe-1", events[0].respondent_key)}
+
+
 async def test_the_web_form_refuses_a_closed_consultation() -> None:
     ingest = Ingest(CLOSES)
     async with web_client(ingest) as client:
