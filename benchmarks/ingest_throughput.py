@@ -53,14 +53,23 @@ def body(rng: random.Random, to_open: list[str], to_improve: list[str]) -> dict[
 
 
 def wrk_script(path: str, bodies: list[dict[str, Any]]) -> str:
-    """A wrk Lua script POSTing the bodies in turn."""
+    """A wrk Lua script POSTing the bodies in turn, each request with a response_id of its own (as every
+    client should send: a retry with it after a 503 is counted once)."""
     quoted = ",\n".join("[==[" + json.dumps(b) + "]==]" for b in bodies)
+    run = uuid.uuid4().hex[:12]
     return f"""
 local bodies = {{{quoted}}}
 local n = 0
+local threads = 0
+setup = function(thread)
+  threads = threads + 1
+  thread:set("tid", threads)
+end
 request = function()
   n = n + 1
-  return wrk.format("POST", "{path}", {{["Content-Type"] = "application/json"}}, bodies[(n % #bodies) + 1])
+  local body = bodies[(n % #bodies) + 1]
+  local id = '{{"response_id":"{run}-' .. (tid or 0) .. '-' .. n .. '",'
+  return wrk.format("POST", "{path}", {{["Content-Type"] = "application/json"}}, id .. string.sub(body, 2))
 end
 """
 

@@ -97,7 +97,8 @@ async def freshness(
     async with httpx.AsyncClient(timeout=30, limits=httpx.Limits(max_connections=64)) as client:
 
         async def send(n: int) -> None:
-            answer = await client.post(f"{ingest}/v1/consultations/{cid}/responses", json=bodies[n % len(bodies)])
+            body = bodies[n % len(bodies)] | {"response_id": uuid.uuid4().hex}
+            answer = await client.post(f"{ingest}/v1/consultations/{cid}/responses", json=body)
             if answer.status_code == 202:
                 accepted_at.append(time.perf_counter())
 

@@ -173,6 +173,9 @@ class StateView(Generic[Model]):
         self.ready = asyncio.Event()
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None
+        self._next_sync: asyncio.Future[None] | None = None
+        self._syncing: asyncio.Task[None] | None = None
+        self._offsets: AIOKafkaConsumer | None = None
 
     def get(self, key: str) -> Model | None:
         return self.items.get(key)
@@ -213,6 +216,51 @@ class StateView(Generic[Model]):
                 self.ready.set()
                 self._logger.info("state view caught up", extra={"topic": self._topic, "items": len(self.items)})
 
+    async def sync(self) -> None:
+        """Return once the view has applied everything committed to the topic before this call.
+
+        Concurrent callers share one round: a round reads the end offsets only after every caller
+        that joined it had called, so one list-offsets request serves a whole group commit."""
+        if self._next_sync is None:
+            self._next_sync = asyncio.get_running_loop().create_future()
+        joined = self._next_sync
+        if self._syncing is None or self._syncing.done():
+            self._syncing = asyncio.create_task(self._sync_rounds(), name=f"view-sync:{self._topic}")
+        await asyncio.shield(joined)
+
+    async def _sync_rounds(self) -> None:
+        while self._next_sync is not None:
+            round_, self._next_sync = self._next_sync, None
+            try:
+                await self._catch_up()
+            except Exception as error:
+                round_.set_exception(error)
+            else:
+                round_.set_result(None)
+            # Nobody may be left waiting on this round, so its exception is retrieved here.
+            with contextlib.suppress(Exception):
+                round_.exception()
+
+    async def _catch_up(self) -> None:
+        consumer = self._consumer
+        if consumer is None:
+            raise RuntimeError(f"view of {self._topic} not started")
+        if self._offsets is None:
+            # A client of its own: on the follower's connection, the request would queue behind its long-poll fetch.
+            offsets = AIOKafkaConsumer(
+                bootstrap_servers=self._bootstrap, enable_auto_commit=False, isolation_level="read_committed"
+            )
+            await offsets.start()
+            self._offsets = offsets
+        # read_committed: the end offsets are the last stable ones, past every committed transaction.
+        end = await self._offsets.end_offsets(sorted(consumer.assignment(), key=lambda tp: tp.partition))
+        # Polling the follower's position: the fetcher moves it past transaction markers inside `getmany`,
+        # which returns nothing for them, so the follower has no event to signal.
+        while not all(  # noqa: ASYNC110
+            await asyncio.gather(*(self._reached(consumer, tp, offset) for tp, offset in end.items()))
+        ):
+            await asyncio.sleep(0.005)
+
     @staticmethod
     async def _reached(consumer: AIOKafkaConsumer, tp: TopicPartition, offset: int) -> bool:
         return bool(await consumer.position(tp) >= offset)
@@ -241,6 +289,12 @@ class StateView(Generic[Model]):
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        if self._syncing:
+            self._syncing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._syncing
+        if self._offsets:
+            await self._offsets.stop()
         if self._consumer:
             await self._consumer.stop()
 

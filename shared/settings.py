@@ -9,6 +9,8 @@ from shared.topics import RESPONSE_RETENTION_DAYS
 
 Environment = Literal["development", "test", "production"]
 DEV_ADMIN_TOKEN = "dev-admin-token-change-me"  # noqa: S105
+# How much longer the publisher waits after a close than ingest may take to answer a response.
+SETTLE_MARGIN_S = 1.0
 MIN_ADMIN_TOKEN_LENGTH = 32
 
 
@@ -58,6 +60,19 @@ class ServiceSettings(BaseSettings):
         default="'none'",
         description="Who may embed the pages (CSP frame-ancestors), e.g. 'self' https://www.culture.gouv.fr.",
     )
+
+    @property
+    def accept_deadline_s(self) -> float:
+        """Ingest answers a response within this long of its receipt, or answers 503 with its transaction
+        aborted (unless the commit was already requested: then the 503 says it may be recorded)."""
+        return self.kafka_produce_timeout_s
+
+    @property
+    def settle_s(self) -> float:
+        """How long after a close the publisher reads its watermark. Longer than `accept_deadline_s`, both
+        derived from one setting: every response answered 202 for a receipt before the close is in Kafka
+        before the watermark is read."""
+        return self.accept_deadline_s + SETTLE_MARGIN_S
 
     @model_validator(mode="after")
     def _no_weak_admin_token_in_production(self) -> Self:

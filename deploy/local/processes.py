@@ -126,6 +126,8 @@ def make_services(
     extra = {variable: f"http://127.0.0.1:{ports[name]}" for name, variable in urls.items() if name in ports}
     if "ingest" in ports:
         extra["COD_FORM_PUBLIC_URL"] = extra["COD_INGEST_URL"]
+        # The one local ingest is slot 0; a second one (a test's replica) must be given another slot.
+        extra["COD_INGEST_SLOT"] = "0"
     if "publisher" in ports:
         extra["COD_RESULTS_PUBLIC_URL"] = extra["COD_PUBLISHER_URL"]
     extra |= overrides or {}

@@ -79,13 +79,56 @@ class Accepted(BaseModel):
     )
 
 
-def kafka_unavailable() -> ProblemError:
+RETRY_AFTER_S = "5"
+NOT_RECORDED = (
+    "La réponse n'a pas pu être enregistrée ; rien n'a été conservé. Réessayez avec le même response_id. / "
+    "The response could not be stored; nothing was recorded. Please retry with the same response_id."
+)
+MAY_BE_RECORDED = (
+    "La réponse a peut-être été enregistrée : Kafka n'a pas confirmé à temps. Réessayez avec le même "
+    "response_id : elle ne sera comptée qu'une fois. / The response may have been recorded: Kafka did not "
+    "confirm in time. Retry with the same response_id: it will be counted once."
+)
+UNAVAILABLE_RESPONSE = {
+    "description": "Not recorded in time. `response_id` is the id the response was given (the client's, or one "
+    "ingest assigned); `may_be_recorded` is true when the failure came after Kafka was asked to commit it, so that "
+    "it may count all the same. Either way, retrying with the same `response_id` after `Retry-After` is safe: a "
+    "response id is counted once.",
+    "content": {
+        "application/problem+json": {
+            "schema": {
+                "type": "object",
+                "properties": {
+                    "status": {"type": "integer"},
+                    "title": {"type": "string"},
+                    "detail": {"type": "string"},
+                    "response_id": {"type": "string"},
+                    "may_be_recorded": {"type": "boolean"},
+                },
+                "required": ["status", "title"],
+            }
+        }
+    },
+    "headers": {"Retry-After": {"description": "Seconds to wait before retrying.", "schema": {"type": "integer"}}},
+}
+
+
+def kafka_unavailable(error: Unavailable) -> ProblemError:
+    """The 503 of a write Kafka did not commit in time: whether it may be recorded, and under which id."""
+    if error.response_id is None:
+        return ProblemError(
+            503,
+            "Service Unavailable",
+            "L'opération n'a pas pu être enregistrée. Réessayez. / The operation could not be stored. Please retry.",
+            headers={"Retry-After": RETRY_AFTER_S},
+            extensions={"may_be_recorded": error.may_be_recorded},
+        )
     return ProblemError(
         503,
         "Service Unavailable",
-        "La réponse n'a pas pu être enregistrée ; rien n'a été conservé. Réessayez. / "
-        "The response could not be stored; nothing was recorded. Please retry.",
-        headers={"Retry-After": "5"},
+        MAY_BE_RECORDED if error.may_be_recorded else NOT_RECORDED,
+        headers={"Retry-After": RETRY_AFTER_S},
+        extensions={"response_id": error.response_id, "may_be_recorded": error.may_be_recorded},
     )
 
 
@@ -127,7 +170,7 @@ class IngestApi:
                 endpoint,
                 methods=["POST"],
                 status_code=202,
-                responses=problem_responses(*SUBMISSION_STATUSES),
+                responses=problem_responses(*SUBMISSION_STATUSES) | {503: UNAVAILABLE_RESPONSE},
                 tags=["responses"],
             )
         return router
@@ -140,8 +183,8 @@ class IngestApi:
             )
         except Refused as refused:
             raise refused.problem() from None
-        except Unavailable:
-            raise kafka_unavailable() from None
+        except Unavailable as error:
+            raise kafka_unavailable(error) from None
 
     async def close_consultation(
         self, consultation_id: ConsultationId, authorization: Annotated[str | None, Header()] = None
@@ -153,8 +196,8 @@ class IngestApi:
             return await self.definitions.close(consultation_id)
         except Refused as refused:
             raise refused.problem() from None
-        except Unavailable:
-            raise kafka_unavailable() from None
+        except Unavailable as error:
+            raise kafka_unavailable(error) from None
 
     async def get_consultation(self, consultation_id: ConsultationId) -> ConsultationDefined:
         """A consultation's definition."""
@@ -172,14 +215,15 @@ class IngestApi:
         idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
     ) -> Accepted:
         """Accept a response: 202 only once Kafka has it (acks=all). Retrying with the same
-        `response_id` (or `Idempotency-Key`) returns the same answer and is counted once."""
+        `response_id` (or `Idempotency-Key`) returns the same answer and is counted once. A 503 gives the
+        `response_id` to retry with, and says whether the response may be recorded all the same."""
         try:
             client = ClientContext(client_of(request.scope, self.trusted_proxies), request.headers.get("user-agent"))
             receipt = await self.submissions.submit(consultation_id, form, idempotency_key, client)
         except Refused as refused:
             raise refused.problem() from None
-        except Unavailable:
-            raise kafka_unavailable() from None
+        except Unavailable as error:
+            raise kafka_unavailable(error) from None
         response.headers["Location"] = f"/v1/consultations/{consultation_id}/responses/{receipt.response_id}"
         token = receipt.respondent_token
         return Accepted(
@@ -197,6 +241,6 @@ class IngestApi:
             receipt = await self.submissions.withdraw(consultation_id, body.token)
         except Refused as refused:
             raise refused.problem() from None
-        except Unavailable:
-            raise kafka_unavailable() from None
+        except Unavailable as error:
+            raise kafka_unavailable(error) from None
         return Withdrawn(response_id=receipt.response_id)

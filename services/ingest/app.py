@@ -30,10 +30,9 @@ def create_app(settings: IngestSettings) -> Any:
     logger = logging.getLogger(SERVICE)
     registry = make_registry()
     metrics = IngestMetrics(registry)
-    instance = settings.instance or f"{socket.gethostname()}-{settings.http_port}"
     outbox = GroupCommitProducer(
         settings.kafka_bootstrap,
-        f"cod-ingest-{instance}",
+        settings.transactional_id(socket.gethostname()),
         settings.kafka_produce_timeout_s,
         logger,
         settings.commit_lanes,
@@ -57,6 +56,8 @@ def create_app(settings: IngestSettings) -> Any:
         SmtpMailer(settings),
         settings.confirm_url,
         pending_for,
+        deadline_s=settings.accept_deadline_s,
+        consultations_synced=consultations.sync,
     )
     startup = (
         Startup(settings.startup_timeout_s, logger)
@@ -77,7 +78,7 @@ def create_app(settings: IngestSettings) -> Any:
     app.mount(DSFR_URL, dsfr_static(), name="dsfr")
     app.mount("/static", static_files(), name="static")
     admin_token = settings.admin_token.get_secret_value()
-    definitions = Definitions(outbox.send_event, consultations)
+    definitions = Definitions(outbox.send_event, consultations, deadline_s=settings.accept_deadline_s)
     api = IngestApi(
         admin_token, settings.trusted_proxies, submissions, definitions, consultations.get, settings.amend_url
     )

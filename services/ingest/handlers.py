@@ -1,13 +1,14 @@
 """Accepting a submission, whether it comes from the JSON API or the web form; defining and closing a
 consultation."""
 
+import asyncio
 import hmac
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
@@ -48,7 +49,17 @@ NOT_ISSUED = (
 )
 
 
-Produce = Callable[[str, str, Any], Awaitable[None]]
+T = TypeVar("T")
+
+
+class Produce(Protocol):
+    """Kafka, as ingest writes to it: returns once committed, raises `Unavailable` if not by `deadline`."""
+
+    async def __call__(self, topic: str, key: str, event: Any, deadline: float | None = None) -> None: ...
+
+
+async def _in_sync() -> None:
+    """A consultations view that is always up to date (one process, or a test's view filled by hand)."""
 
 
 @dataclass
@@ -147,6 +158,8 @@ class Submissions:
         confirm_url: Callable[[str, str, str], str],
         pending_for: timedelta = timedelta(hours=48),
         clock: Callable[[], datetime] = utc_now,
+        deadline_s: float = 5.0,
+        consultations_synced: Callable[[], Awaitable[None]] = _in_sync,
     ) -> None:
         self._secret = secret
         self._consultations = consultations
@@ -160,9 +173,11 @@ class Submissions:
         self._confirm_url = confirm_url
         self._pending_for = pending_for
         self._clock = clock
+        self._deadline_s = deadline_s
+        self._synced = consultations_synced
 
-    def consultation(self, consultation_id: str) -> ConsultationDefined:
-        """The consultation, open now; refused when unknown or outside its window."""
+    def consultation(self, consultation_id: str, at: datetime | None = None) -> ConsultationDefined:
+        """The consultation, open now (or `at`); refused when unknown or outside its window."""
         consultation = self._consultations(consultation_id)
         if consultation is None:
             self._metrics.responses.labels("unknown_consultation").inc()
@@ -171,7 +186,7 @@ class Submissions:
                 "Not Found",
                 f"Consultation inconnue : {consultation_id}. / Unknown consultation: {consultation_id}.",
             )
-        window = window_at(consultation, self._clock())
+        window = window_at(consultation, at or self._clock())
         if window is not Window.OPEN:
             self._metrics.responses.labels(window.value).inc()
             detail = (
@@ -199,6 +214,8 @@ class Submissions:
         client: ClientContext | None = None,
     ) -> Receipt:
         received_at = receipt_time(self._clock())
+        # Every wait before the answer counts against this one deadline (see `ServiceSettings.settle_s`).
+        deadline = asyncio.get_running_loop().time() + self._deadline_s
         self.consultation(consultation_id)
         errors = form_errors(form, self._dataset_status)
         token = form.respondent.token
@@ -209,12 +226,32 @@ class Submissions:
             raise Refused(422, "Invalid request", "Certains champs sont invalides. / Some fields are invalid.", errors)
         client_chose_id = bool(form.response_id or idempotency_key)
         response_id = form.response_id or response_id_for(idempotency_key, str(uuid.uuid4()))
+        try:
+            return await self._submit(
+                consultation_id, form, response_id, received_at, deadline, client_chose_id, client
+            )
+        except Unavailable as error:
+            # The id the response was (or may have been) produced with, so that a retry with it counts once.
+            raise Unavailable(str(error), may_be_recorded=error.may_be_recorded, response_id=response_id) from error
+
+    async def _submit(
+        self,
+        consultation_id: str,
+        form: ResponseForm,
+        response_id: str,
+        received_at: datetime,
+        deadline: float,
+        client_chose_id: bool,
+        client: ClientContext | None,
+    ) -> Receipt:
         email = form.respondent.email
         digest = email_hash(self._secret, consultation_id, email) if email else None
-        if token is None and email and digest:
-            nonce = await self._identity.nonce(consultation_id, digest)
+        if form.respondent.token is None and email and digest:
+            nonce = await self._bounded(deadline, self._identity.nonce(consultation_id, digest))
             if nonce is not None:  # the address answered before: only its owner may replace that answer
-                return await self._hold(consultation_id, form, response_id, received_at, email, digest)
+                return await self._bounded(
+                    deadline, self._hold(consultation_id, form, response_id, received_at, email, digest)
+                )
         signals = None
         if client is not None:
             signals = ClientSignals(
@@ -222,10 +259,13 @@ class Submissions:
                 agent_family(client.user_agent),
                 fill_seconds(self._secret, consultation_id, client.form_stamp, received_at),
             )
-        receipt = await self._accept(consultation_id, form, response_id, received_at, client_chose_id, signals)
+        receipt = await self._accept(
+            consultation_id, form, response_id, received_at, deadline, client_chose_id, signals
+        )
         if digest and not receipt.replayed and receipt.respondent_token:
             try:
-                await self._identity.remember(consultation_id, digest, token_nonce(receipt.respondent_token))
+                async with asyncio.timeout_at(deadline):
+                    await self._identity.remember(consultation_id, digest, token_nonce(receipt.respondent_token))
             except Exception:
                 self._logger.exception("the address of an accepted response not remembered")
         return receipt
@@ -236,13 +276,16 @@ class Submissions:
         form: ResponseForm,
         response_id: str,
         received_at: datetime,
+        deadline: float,
         client_chose_id: bool,
         signals: ClientSignals | None = None,
     ) -> Receipt:
         event, token = accept(form, consultation_id, response_id, received_at, self._secret, signals)
         digest = body_digest(form)
         if client_chose_id:
-            previous = await self._store.previous_answer(consultation_id, event.respondent_key, response_id)
+            previous = await self._bounded(
+                deadline, self._store.previous_answer(consultation_id, event.respondent_key, response_id)
+            )
             if previous is not None:
                 if previous.body_digest != digest:
                     self._metrics.responses.labels("id_reused").inc()
@@ -255,7 +298,8 @@ class Submissions:
                     )
                 self._metrics.responses.labels("replayed").inc()
                 return Receipt(response_id, token, previous.received_at, replayed=True)
-        await self._produce_event(RESPONSES_SUBMITTED, partition_key(event), event)
+        await self._produce_event(RESPONSES_SUBMITTED, partition_key(event), event, deadline)
+        await self._still_open_at(consultation_id, received_at, deadline)
         self._metrics.responses.labels("accepted").inc()
         try:
             await self._store.record(event, form, digest)
@@ -264,14 +308,35 @@ class Submissions:
             self._logger.exception("accepted response not remembered for replay and pre-fill")
         return Receipt(response_id, token, received_at, replayed=False)
 
-    async def _produce_event(self, topic: str, key: str, event: ResponseSubmitted) -> None:
+    async def _produce_event(self, topic: str, key: str, event: ResponseSubmitted, deadline: float) -> None:
         try:
             with self._metrics.produce_seconds.time():
-                await self._produce(topic, key, event)
+                await self._produce(topic, key, event, deadline)
         except Unavailable as error:
             self._metrics.responses.labels("kafka_unavailable").inc()
             self._logger.warning("response not stored", extra={"error": repr(error)})
-            raise Unavailable from error
+            raise Unavailable(str(error), may_be_recorded=error.may_be_recorded) from error
+
+    async def _bounded(self, deadline: float, step: Awaitable[T]) -> T:
+        """A step before the response is produced, within its deadline: past it, 503 and nothing produced."""
+        try:
+            async with asyncio.timeout_at(deadline):
+                return await step
+        except TimeoutError:
+            self._metrics.responses.labels("deadline").inc()
+            raise Unavailable("the deadline passed before the response was produced") from None
+
+    async def _still_open_at(self, consultation_id: str, received_at: datetime, deadline: float) -> None:
+        """After the commit, with this process's view of the consultations caught up with every close
+        committed until then (on any replica): refused if the window had closed at `received_at`.
+        Downstream drops such a response too (`ConsultationDefined.is_open_at`)."""
+        try:
+            async with asyncio.timeout_at(deadline):
+                await self._synced()
+        except Exception as error:
+            self._metrics.responses.labels("deadline").inc()
+            raise Unavailable(f"consultations not read in time: {error!r}", may_be_recorded=True) from error
+        self.consultation(consultation_id, received_at)
 
     async def _hold(
         self, consultation_id: str, form: ResponseForm, response_id: str, received_at: datetime, email: str, digest: str
@@ -319,8 +384,9 @@ class Submissions:
         form_data = held["form"]
         form_data["respondent"]["token"] = token_of(self._secret, consultation_id, nonce)
         form = ResponseForm.model_validate(form_data)
+        deadline = asyncio.get_running_loop().time() + self._deadline_s
         receipt = await self._accept(
-            consultation_id, form, held["response_id"], receipt_time(self._clock()), client_chose_id=True
+            consultation_id, form, held["response_id"], receipt_time(self._clock()), deadline, client_chose_id=True
         )
         await self._identity.release(pending_id)
         return receipt
@@ -331,9 +397,10 @@ class Submissions:
         if not token_valid(self._secret, consultation_id, token):
             raise Refused(422, "Invalid request", NOT_ISSUED, [FieldError("/token", NOT_ISSUED)])
         key = respondent_key(self._secret, consultation_id, token)
-        stored = await self._store.latest_form(consultation_id, key)
-        profile = Profile(stored["respondent"]["profile"]) if stored else Profile.OTHER
         received_at = receipt_time(self._clock())
+        deadline = asyncio.get_running_loop().time() + self._deadline_s
+        stored = await self._bounded(deadline, self._store.latest_form(consultation_id, key))
+        profile = Profile(stored["respondent"]["profile"]) if stored else Profile.OTHER
         response_id = uuid.uuid4().hex
         event = ResponseSubmitted(
             event_id=response_id,
@@ -345,7 +412,8 @@ class Submissions:
             received_at=received_at,
             withdrawn=True,
         )
-        await self._produce_event(RESPONSES_SUBMITTED, partition_key(event), event)
+        await self._produce_event(RESPONSES_SUBMITTED, partition_key(event), event, deadline)
+        await self._still_open_at(consultation_id, received_at, deadline)
         self._metrics.responses.labels("withdrawn").inc()
         try:
             await self._store.forget(consultation_id, key)
@@ -383,6 +451,7 @@ class Definitions:
     produce: Produce
     consultations: ConsultationTable
     clock: Callable[[], datetime] = utc_now
+    deadline_s: float = 5.0
 
     async def define(
         self,
@@ -414,18 +483,26 @@ class Definitions:
         return await self._publish(event)
 
     async def close(self, consultation_id: str) -> ConsultationDefined:
-        """Close an open consultation now: its `closes_at` becomes this instant."""
+        """Close an open consultation: its `closes_at` becomes this instant plus the accept deadline, and
+        the answer comes once that instant has passed.
+
+        The close is committed within the deadline (or not at all), so before `closes_at`: a replica that
+        commits a response received at or after `closes_at` then finds the close in the topic when it
+        catches up (`Submissions._still_open_at`), and never answers 202 for it."""
         current = self.consultations.get(consultation_id)
         if current is None:
             raise Refused(404, "Not Found", f"No consultation {consultation_id!r}.")
         now = receipt_time(self.clock())
         if not current.is_open_at(now):
             raise Refused(409, "Conflict", "Only an open consultation can be closed early; change its window instead.")
-        return await self._publish(
-            current.model_copy(update={"event_id": str(uuid.uuid4()), "occurred_at": now, "closes_at": now})
-        )
+        deadline = asyncio.get_running_loop().time() + self.deadline_s
+        closes_at = min(now + timedelta(seconds=self.deadline_s), current.closes_at)
+        update = {"event_id": str(uuid.uuid4()), "occurred_at": now, "closes_at": closes_at}
+        closed = await self._publish(current.model_copy(update=update), deadline)
+        await asyncio.sleep(max(0.0, (closes_at - self.clock()).total_seconds()))
+        return closed
 
-    async def _publish(self, event: ConsultationDefined) -> ConsultationDefined:
-        await self.produce(CONSULTATIONS, event.consultation_id, event)
+    async def _publish(self, event: ConsultationDefined, deadline: float | None = None) -> ConsultationDefined:
+        await self.produce(CONSULTATIONS, event.consultation_id, event, deadline)
         self.consultations.put(event.consultation_id, event)
         return event

@@ -9,7 +9,11 @@ transactional id, fences the old one and has its open transaction aborted: what 
 becomes visible.
 
 One narrow case remains, common to any acknowledgement over a network: Kafka commits and the
-acknowledgement is lost. The client then retries with the same response id and is counted once.
+acknowledgement is lost (the commit was requested, then timed out). `Unavailable.may_be_recorded` says
+so; the client then retries with the same response id and is counted once.
+
+Each message may carry a deadline (event-loop time): past it, a message still queued is dropped, and a
+batch whose earliest deadline passes before its commit is requested is aborted, never committed.
 """
 
 import asyncio
@@ -24,15 +28,22 @@ from shared.topics import MAX_MESSAGE_BYTES
 
 
 class Unavailable(Exception):
-    """Kafka did not commit the message in time: nothing was recorded."""
+    """Kafka did not commit the message in time. Nothing was recorded, unless `may_be_recorded`: the
+    failure came after the commit was requested, and Kafka may have committed it all the same."""
+
+    def __init__(self, reason: str = "", *, may_be_recorded: bool = False, response_id: str | None = None) -> None:
+        super().__init__(reason)
+        self.may_be_recorded = may_be_recorded
+        self.response_id = response_id
 
 
-@dataclass
+@dataclass(eq=False)
 class _Pending:
     topic: str
     key: bytes
     value: bytes | None
     done: asyncio.Future[None]
+    deadline: float
 
 
 class GroupCommitProducer:
@@ -115,19 +126,29 @@ class GroupCommitProducer:
             return True
         return False
 
-    async def send_event(self, topic: str, key: str, event: BaseModel) -> None:
-        """Return once the event is committed (acks=all); raise `Unavailable` if it never will be."""
-        await self.send(topic, key, event.model_dump_json().encode())
+    async def send_event(self, topic: str, key: str, event: BaseModel, deadline: float | None = None) -> None:
+        """Return once the event is committed (acks=all); raise `Unavailable` if it is not by `deadline`."""
+        await self.send(topic, key, event.model_dump_json().encode(), deadline)
 
-    async def send(self, topic: str, key: str, value: bytes | None) -> None:
-        """Return once the message is committed in Kafka; raise `Unavailable` if it will never be.
-        A `None` value is a tombstone, for a compacted topic."""
+    async def send(self, topic: str, key: str, value: bytes | None, deadline: float | None = None) -> None:
+        """Return once the message is committed in Kafka; raise `Unavailable` if it is not by `deadline`
+        (event-loop time; by default the produce timeout from now). A `None` value is a tombstone."""
         if not self._live():
             raise Unavailable("no connection to Kafka")
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._queue.append(_Pending(topic, key.encode(), value, done))
+        loop = asyncio.get_running_loop()
+        deadline = (
+            min(deadline, loop.time() + self._timeout_s) if deadline is not None else loop.time() + self._timeout_s
+        )
+        pending = _Pending(topic, key.encode(), value, loop.create_future(), deadline)
+        self._queue.append(pending)
         self._wake.set()
-        await done
+        try:
+            await asyncio.wait_for(asyncio.shield(pending.done), max(0.0, deadline - loop.time()))
+        except TimeoutError:
+            if pending in self._queue:
+                self._queue.remove(pending)
+                raise Unavailable("deadline passed in the queue") from None
+            await pending.done  # taken into a batch, which is bound by this deadline too
 
     def _take(self) -> list[_Pending]:
         batch, self._queue = self._queue[: self._max_batch], self._queue[self._max_batch :]
@@ -147,10 +168,10 @@ class GroupCommitProducer:
                 continue
             try:
                 await self._commit(producer, batch)
-            except Exception as error:
+            except Unavailable as error:
                 for pending in batch:
                     if not pending.done.done():
-                        pending.done.set_exception(Unavailable(repr(error)))
+                        pending.done.set_exception(Unavailable(str(error), may_be_recorded=error.may_be_recorded))
                 self._logger.warning("group commit failed; replacing the producer", extra={"error": repr(error)})
                 await self._replace(lane)
             else:
@@ -159,11 +180,23 @@ class GroupCommitProducer:
                         pending.done.set_result(None)
 
     async def _commit(self, producer: AIOKafkaProducer, batch: list[_Pending]) -> None:
-        async with asyncio.timeout(self._timeout_s):
-            await producer.begin_transaction()
-            sent = [await producer.send(p.topic, p.value, key=p.key) for p in batch]
-            await asyncio.gather(*sent)
-            await producer.commit_transaction()
+        now = asyncio.get_running_loop().time()
+        for pending in batch:
+            if pending.deadline <= now and not pending.done.done():
+                pending.done.set_exception(Unavailable("deadline passed in the queue"))
+        batch = [p for p in batch if not p.done.done()]
+        if not batch:
+            return
+        requested = False
+        try:
+            async with asyncio.timeout_at(min(p.deadline for p in batch)):
+                await producer.begin_transaction()
+                sent = [await producer.send(p.topic, p.value, key=p.key) for p in batch]
+                await asyncio.gather(*sent)
+                requested = True
+                await producer.commit_transaction()
+        except Exception as error:
+            raise Unavailable(repr(error), may_be_recorded=requested) from error
 
     async def _replace(self, lane: int) -> None:
         """Drop the lane's failed producer; until a new one has fenced it, the lane commits nothing."""

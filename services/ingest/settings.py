@@ -36,6 +36,13 @@ class IngestSettings(ServiceSettings, FollowUpKeySettings, MailSettings):
     commit_lanes: int = Field(
         default=2, ge=1, le=16, description="Kafka producers committing transactions in turn (see outbox.py)."
     )
+    ingest_slot: int | None = Field(
+        default=None,
+        ge=0,
+        description="This replica's slot (0, 1, …; the StatefulSet's pod index): its Kafka transactional ids are "
+        "cod-ingest-<slot>-<lane>, so a replacement in the same slot fences a dead replica's open transactions at "
+        "once. Two live replicas must never share a slot. Required in production.",
+    )
     improve_slots: int = Field(default=5, ge=1, le=50, description="Datasets-to-improve rows in the web form.")
     suggestion_slots: int = Field(default=3, ge=1, le=20, description="Missing-dataset rows in the web form.")
 
@@ -47,8 +54,17 @@ class IngestSettings(ServiceSettings, FollowUpKeySettings, MailSettings):
         """The link that confirms a held answer, mailed to the address that answered again."""
         return f"{self.public_url}/consultations/{consultation_id}/confirmation/{pending_id}?jeton={signature}"
 
+    def transactional_id(self, host: str) -> str:
+        """The prefix of this replica's transactional ids: stable per slot, so a replacement fences its
+        predecessor; without a slot (development), per host and port, as two local replicas need."""
+        if self.ingest_slot is not None:
+            return f"cod-ingest-{self.ingest_slot}"
+        return f"cod-ingest-{self.instance or f'{host}-{self.http_port}'}"
+
     @model_validator(mode="after")
     def _no_default_secret_in_production(self) -> Self:
         if self.environment == "production" and self.pseudonym_secret.get_secret_value() == DEV_PSEUDONYM_SECRET:
             raise ValueError("set COD_PSEUDONYM_SECRET: the development default is refused in production")
+        if self.environment == "production" and self.ingest_slot is None:
+            raise ValueError("set COD_INGEST_SLOT: a replacement replica must fence the one it replaces")
         return self

@@ -41,9 +41,14 @@ RETRY_LINK = (
     "was recorded; retry in a moment with the same link."
 )
 NOT_STORED = (
-    "Votre réponse n'a pas pu être enregistrée ; rien n'a été conservé. Réessayez dans "
-    "quelques instants. / Your response could not be stored; nothing was recorded. Please "
-    "retry in a moment."
+    "Votre réponse n'a pas pu être enregistrée ; rien n'a été conservé. Renvoyez ce formulaire dans "
+    "quelques instants. / Your response could not be stored; nothing was recorded. Please send this "
+    "form again in a moment."
+)
+MAYBE_STORED = (
+    "Votre réponse a peut-être été enregistrée, sans confirmation à temps. Renvoyez ce formulaire dans "
+    "quelques instants : elle ne sera comptée qu'une fois. / Your response may have been recorded, without "
+    "confirmation in time. Send this form again in a moment: it will be counted once."
 )
 
 FIELD_LABELS = {
@@ -111,6 +116,7 @@ class WebForm:
         status: int = 200,
         notice: str | None = None,
         served: str | None = None,
+        response_id: str | None = None,
     ) -> HTMLResponse:
         errors = errors or []
         # Each invalid control shows its own messages next to it, as well as in the summary.
@@ -126,7 +132,7 @@ class WebForm:
             errors=errors,
             field_errors=field_errors,
             notice=notice,
-            response_id=uuid.uuid4().hex,
+            response_id=response_id or uuid.uuid4().hex,
             served=served or self.submissions.form_stamp(consultation.consultation_id),
             privacy_notice=PRIVACY_NOTICE,
             to_open=self.datasets(DatasetStatus.NOT_OPEN),
@@ -236,8 +242,14 @@ class WebForm:
             if refused.errors:
                 return with_errors([(e.pointer, e.detail) for e in refused.errors], refused.status)
             return refusal_page(refused)
-        except Unavailable:
-            return public_page("message.html", 503, title=UNAVAILABLE, detail=NOT_STORED)
+        except Unavailable as error:
+            # The same form again, with the same response id: sending it again is counted once.
+            notice = MAYBE_STORED if error.may_be_recorded else NOT_STORED
+            page = self.form_page(
+                consultation, values, token, status=503, notice=notice, served=served, response_id=error.response_id
+            )
+            page.headers["Retry-After"] = "5"
+            return page
         return self.receipt_page(consultation, receipt)
 
     async def withdrawal_page(self, consultation_id: str, token: str = "") -> Response:

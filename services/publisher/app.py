@@ -55,7 +55,7 @@ def create_app(settings: PublisherSettings) -> FastAPI:
         dataset_refs(catalogue.dataset),
         settings.code_version,
         report,
-        settle=timedelta(seconds=settings.kafka_produce_timeout_s + 1),
+        settle=timedelta(seconds=settings.settle_s),
         poll_interval_s=settings.poll_interval_s,
         metrics=metrics,
         logger=logger,

@@ -33,7 +33,9 @@ def create_app(settings: ScoringSettings) -> FastAPI:
     # Set at shutdown, first: a batch retrying in place gives up, uncommitted, so the consumer can stop.
     stopping = asyncio.Event()
     broker.include_router(
-        build_router(settings, repository, BrokerPublisher(broker), consultations.get, metrics, stopping)
+        build_router(
+            settings, repository, BrokerPublisher(broker), consultations.get, metrics, stopping, consultations.sync
+        )
     )
     startup = (
         Startup(settings.startup_timeout_s, logger)

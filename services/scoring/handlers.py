@@ -4,7 +4,7 @@ batch of staff's exclusion decisions, move the respondents they set aside, commi
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -200,6 +200,7 @@ def build_router(
     window_of: Callable[[str], ConsultationDefined | None],
     metrics: ScoringMetrics,
     stopping: asyncio.Event,
+    consultations_synced: Callable[[], Awaitable[None]] | None = None,
 ) -> KafkaRouter:
     router = KafkaRouter()
     logger = logging.getLogger(SERVICE)
@@ -207,6 +208,10 @@ def build_router(
     @batch_subscriber(router, RESPONSES_ENRICHED, settings.consumer_group, settings.batch_max_records)
     async def score_responses(records: Any) -> None:
         started = time.perf_counter()
+        if consultations_synced is not None:
+            # An early close is committed before any response received after it (see ingest's
+            # `Definitions.close`): caught up now, the view knows every close that can drop one of these.
+            await retry_in_place(consultations_synced, stopping, logger)
         submissions, dead, late = decode_batch(records, window_of)
         plan = await store_until_committed(repository, submissions, metrics, logger, stopping)
         await publisher.publish(DEAD_LETTERS, dead)

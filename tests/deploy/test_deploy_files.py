@@ -38,6 +38,8 @@ OVERLAYS = ("staging", "production")
 DOCUMENTED = ROOT / "docs" / "metrics.md"
 # Every service and its HTTP port; the deployment files must carry each of them.
 SERVICES = DEFAULT_PORTS
+# The kinds a service runs as: ingest is a StatefulSet (stable slots for its transactional ids), the others Deployments.
+WORKLOADS = ("Deployment", "StatefulSet")
 
 
 def test_the_services_are_the_packages_that_run() -> None:
@@ -121,6 +123,7 @@ def test_the_kubernetes_manifests_are_valid(overlay: str) -> None:
         "PrometheusRule",
         "Service",
         "ServiceMonitor",
+        "StatefulSet",
     ]
     topic_schema = openapi_schema(kafka_topic_crd(), "v1beta2")
     for resource in resources:
@@ -136,11 +139,11 @@ def test_the_kubernetes_manifests_are_valid(overlay: str) -> None:
 
 def test_the_validators_catch_broken_manifests() -> None:
     resources = kustomize("production")
-    deployment = copy.deepcopy(next(r for r in resources if r["kind"] == "Deployment"))
+    deployment = copy.deepcopy(next(r for r in resources if r["kind"] in WORKLOADS))
     deployment["spec"]["template"]["spec"]["containers"][0]["readinessProbe"]["httpGet"]["port"] = {"name": "http"}
     with pytest.raises(kubernetes_validate.ValidationError):
         validate_builtin(deployment)
-    typo = copy.deepcopy(next(r for r in resources if r["kind"] == "Deployment"))
+    typo = copy.deepcopy(next(r for r in resources if r["kind"] in WORKLOADS))
     typo["spec"]["replica"] = 2
     with pytest.raises(kubernetes_validate.ValidationError):
         validate_builtin(typo)
@@ -157,7 +160,7 @@ def test_the_validators_catch_broken_manifests() -> None:
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_every_deployment_is_probed_limited_and_unprivileged(overlay: str) -> None:
     resources = kustomize(overlay)
-    deployments = [r for r in resources if r["kind"] == "Deployment"]
+    deployments = [r for r in resources if r["kind"] in WORKLOADS]
     assert {d["metadata"]["name"] for d in deployments} == set(SERVICES)
     budgets = {
         r["spec"]["selector"]["matchLabels"]["app.kubernetes.io/name"]
@@ -184,6 +187,22 @@ def named(resources: list[dict[str, Any]], kind: str, name: str) -> dict[str, An
     return next(r for r in resources if r["kind"] == kind and r["metadata"]["name"] == name)
 
 
+def workload(resources: list[dict[str, Any]], name: str) -> dict[str, Any]:
+    """A service's Deployment, or StatefulSet (ingest, for its stable pod index)."""
+    return next(r for r in resources if r["kind"] in WORKLOADS and r["metadata"]["name"] == name)
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_ingest_replicas_have_stable_slots_for_their_transactional_ids(overlay: str) -> None:
+    resources = kustomize(overlay)
+    ingest = named(resources, "StatefulSet", "ingest")
+    env = ingest["spec"]["template"]["spec"]["containers"][0]["env"]
+    slot = {"fieldRef": {"fieldPath": "metadata.labels['apps.kubernetes.io/pod-index']"}}
+    assert {"name": "COD_INGEST_SLOT", "valueFrom": slot} in env
+    autoscaler = named(resources, "HorizontalPodAutoscaler", "ingest")
+    assert autoscaler["spec"]["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "StatefulSet", "name": "ingest"}
+
+
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_every_service_runs_on_its_port_and_is_scraped(overlay: str) -> None:
     resources = kustomize(overlay)
@@ -191,7 +210,7 @@ def test_every_service_runs_on_its_port_and_is_scraped(overlay: str) -> None:
     selected = monitor["spec"]["selector"]["matchLabels"].items()
     scraped_ports = {endpoint["port"] for endpoint in monitor["spec"]["endpoints"]}
     for name, port in SERVICES.items():
-        container = named(resources, "Deployment", name)["spec"]["template"]["spec"]["containers"][0]
+        container = workload(resources, name)["spec"]["template"]["spec"]["containers"][0]
         assert container["args"] == [f"services.{name}"]
         assert container["ports"] == [{"name": "http", "containerPort": port, "protocol": "TCP"}]
         assert {"name": "COD_HTTP_PORT", "value": str(port)} in container["env"]
@@ -232,7 +251,7 @@ def secret_leaks(resources: list[dict[str, Any]]) -> list[str]:
     does not read it (or missing from one that does), a Secret mounted as files."""
     problems = []
     reached: dict[str, set[str]] = {key: set() for key in SECRET_READERS}
-    for deployment in (r for r in resources if r["kind"] == "Deployment"):
+    for deployment in (r for r in resources if r["kind"] in WORKLOADS):
         name = deployment["metadata"]["name"]
         pod = deployment["spec"]["template"]["spec"]
         for volume in pod.get("volumes", []):
@@ -283,7 +302,7 @@ def test_each_secret_reaches_only_the_services_that_read_it(overlay: str) -> Non
     resources = kustomize(overlay)
     assert secret_leaks(resources) == []
     assert secrets_in_config(resources) == []
-    ingest = named(resources, "Deployment", "ingest")["spec"]["template"]["spec"]["containers"][0]
+    ingest = workload(resources, "ingest")["spec"]["template"]["spec"]["containers"][0]
     assert {
         "name": "COD_PSEUDONYM_SECRET",
         "valueFrom": {"secretKeyRef": {"name": "cod-ingest-secrets", "key": "COD_PSEUDONYM_SECRET"}},
@@ -299,9 +318,7 @@ def test_the_secret_checks_catch_a_leak() -> None:
         return copied
 
     def container(resources: list[dict[str, Any]], name: str) -> dict[str, Any]:
-        containers: list[dict[str, Any]] = named(resources, "Deployment", name)["spec"]["template"]["spec"][
-            "containers"
-        ]
+        containers: list[dict[str, Any]] = workload(resources, name)["spec"]["template"]["spec"]["containers"]
         return containers[0]
 
     pseudonym = next(e for e in container(resources, "ingest")["env"] if e["name"] == "COD_PSEUDONYM_SECRET")
@@ -596,8 +613,7 @@ def flow_problems(resources: list[dict[str, Any]]) -> list[str]:
     """Where the NetworkPolicies differ from FLOWS, for every service's pods as they run."""
     namespace = next(r for r in resources if r["kind"] == "NetworkPolicy")["metadata"]["namespace"]
     endpoints: dict[str, Endpoint] = {
-        name: (namespace, named(resources, "Deployment", name)["spec"]["template"]["metadata"]["labels"])
-        for name in SERVICES
+        name: (namespace, workload(resources, name)["spec"]["template"]["metadata"]["labels"]) for name in SERVICES
     }
     endpoints |= {
         name: None if peer is None else (namespace if peer[0] == "cod" else peer[0], peer[1])
@@ -626,7 +642,7 @@ def policy_problems(resources: list[dict[str, Any]]) -> list[str]:
         for p in policies
     ):
         problems.append("no default-deny policy")
-    for deployment in (r for r in resources if r["kind"] == "Deployment"):
+    for deployment in (r for r in resources if r["kind"] in WORKLOADS):
         labels = deployment["spec"]["template"]["metadata"]["labels"]
         own = [p for p in policies if p["spec"]["podSelector"] and selects(p["spec"]["podSelector"], labels)]
         if not own:

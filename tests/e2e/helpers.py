@@ -8,6 +8,7 @@ import os
 import random
 import sys
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -79,7 +80,8 @@ def body_for(dataset_id: str, priority: str = "useful", profile: str = "citizen"
 
 
 async def post(client: httpx.AsyncClient, cid: str, body: dict[str, Any]) -> httpx.Response:
-    return await client.post(f"/v1/consultations/{cid}/responses", json=body)
+    """Submit a response, with a response_id of its own unless it brings one (a retry after a 503 is then safe)."""
+    return await client.post(f"/v1/consultations/{cid}/responses", json={"response_id": uuid.uuid4().hex} | body)
 
 
 async def rankings(client: httpx.AsyncClient, pipeline: Pipeline, cid: str, kind: str) -> dict[str, Any]:

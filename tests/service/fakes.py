@@ -3,6 +3,7 @@
 Each fake keeps its state in plain attributes the tests assert on; failures and races are planted
 through attributes too (`fail`, `failures`, `interleave`), never by patching."""
 
+import asyncio
 from collections import Counter
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import replace
@@ -41,28 +42,39 @@ class RecordingPublisher:
 
 
 class FakeProduce:
-    """Ingest's producer: what Kafka committed; with `fail` set, it commits nothing and says so."""
+    """Ingest's producer: what Kafka committed; with `fail` set, it commits nothing and says so; with
+    `fail_after_commit` set, it commits and then fails as a commit requested but not confirmed in time."""
 
     def __init__(self) -> None:
         self.committed: list[tuple[str, str, BaseModel]] = []
+        self.deadlines: list[float | None] = []
         self.fail = False
+        self.fail_after_commit = False
 
-    async def __call__(self, topic: str, key: str, event: Any) -> None:
+    async def __call__(self, topic: str, key: str, event: Any, deadline: float | None = None) -> None:
+        self.deadlines.append(deadline)
         if self.fail:
             raise Unavailable("Kafka did not acknowledge in time")
         self.committed.append((topic, key, event))
+        if self.fail_after_commit:
+            raise Unavailable("commit requested, not confirmed in time", may_be_recorded=True)
 
     def events(self) -> list[ResponseSubmitted]:
         return [event for _, _, event in self.committed if isinstance(event, ResponseSubmitted)]
 
 
 class InMemoryRespondentStore:
+    """With `slow` set, a read waits until that event is set (a store that stopped answering)."""
+
     def __init__(self) -> None:
         self.answers: dict[Key, dict[str, StoredAnswer]] = {}
         self.forms: dict[Key, dict[str, Any]] = {}
         self.fail = False
+        self.slow: asyncio.Event | None = None
 
     async def previous_answer(self, consultation_id: str, respondent_key: str, response_id: str) -> StoredAnswer | None:
+        if self.slow is not None:
+            await self.slow.wait()
         return self.answers.get((consultation_id, respondent_key), {}).get(response_id)
 
     async def record(self, event: ResponseSubmitted, form: ResponseForm, body_digest: str) -> None:

@@ -2,6 +2,7 @@
 JSON API (responses, withdrawals, consultations defined and closed), with in-memory fakes of Kafka, the
 respondent store, the e-mail identities and the mailer."""
 
+import asyncio
 import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -17,6 +18,7 @@ from services.ingest.handlers import Definitions, IngestMetrics, Refused, Submis
 from services.ingest.outbox import Unavailable
 from services.ingest.settings import IngestSettings
 from services.ingest.web import web_router
+from services.scoring.handlers import ScoringMetrics, store_batch
 from shared.catalogue_view import CatalogueView
 from shared.contracts import (
     PRIVACY_NOTICE,
@@ -24,13 +26,22 @@ from shared.contracts import (
     DatasetCatalogued,
     DatasetRecord,
     DatasetStatus,
+    DatasetSummary,
+    ResponseEnriched,
     ResponseForm,
     ResponseSubmitted,
 )
 from shared.http import install_problem_handlers
 from shared.kafka import StateView
 from shared.topics import CONSULTATIONS, RESPONSES_SUBMITTED
-from tests.service.fakes import Clock, FakeMailer, FakeProduce, InMemoryEmailIdentity, InMemoryRespondentStore
+from tests.service.fakes import (
+    Clock,
+    FakeMailer,
+    FakeProduce,
+    InMemoryEmailIdentity,
+    InMemoryRespondentStore,
+    InMemoryScoringRepository,
+)
 
 OPENS = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 CLOSES = datetime(2027, 1, 31, 23, 59, tzinfo=UTC)
@@ -45,8 +56,10 @@ STATUSES = {"d-closed": DatasetStatus.NOT_OPEN, "d-open": DatasetStatus.OPEN}
 class Ingest:
     """`Submissions` wired to fakes, as `create_app` wires it to Kafka and MongoDB."""
 
-    def __init__(self, now: datetime = DURING) -> None:
+    def __init__(self, now: datetime = DURING, deadline_s: float = 5.0) -> None:
         self.clock = Clock(now)
+        # What another replica's early close brings in when this one catches up with the topic.
+        self.closes_elsewhere: ConsultationDefined | None = None
         self.produce = FakeProduce()
         self.store = InMemoryRespondentStore()
         self.identity = InMemoryEmailIdentity()
@@ -69,7 +82,13 @@ class Ingest:
                 f"https://example.test/{cid}/confirmation/{pending_id}?jeton={signature}"
             ),
             clock=self.clock,
+            deadline_s=deadline_s,
+            consultations_synced=self.catch_up,
         )
+
+    async def catch_up(self) -> None:
+        if self.closes_elsewhere is not None:
+            self.consultations.put("c1", self.closes_elsewhere)
 
     def outcome(self, name: str) -> float:
         return self.registry.get_sample_value("ingest_responses_total", {"outcome": name}) or 0.0
@@ -311,6 +330,23 @@ async def test_the_web_form_answers_503_and_keeps_nothing_when_kafka_is_down() -
     assert ingest.store.answers == {}
 
 
+async def test_a_web_form_that_may_be_recorded_comes_back_with_its_response_id_and_counts_once() -> None:
+    ingest = Ingest()
+    ingest.produce.fail_after_commit = True
+    async with web_client(ingest) as client:
+        answered = await client.post("/consultations/c1", data=FORM_FIELDS | {"response_id": "web-maybe-1"})
+        ingest.produce.fail_after_commit = False
+        assert answered.status_code == 503
+        assert answered.headers["retry-after"] == "5"
+        assert "peut-être été enregistrée" in answered.text
+        # The form again, filled in, with the same id: sending it is what the respondent does next.
+        assert 'name="response_id" value="web-maybe-1"' in answered.text
+        again = await client.post("/consultations/c1", data=FORM_FIELDS | {"response_id": "web-maybe-1"})
+    assert again.status_code == 200, again.text
+    events = ingest.produce.events()
+    assert {(e.response_id, e.respondent_key) for e in events} == {("web-maybe-1", events[0].respondent_key)}
+
+
 async def test_the_web_form_refuses_a_closed_consultation() -> None:
     ingest = Ingest(CLOSES)
     async with web_client(ingest) as client:
@@ -322,13 +358,15 @@ async def test_the_web_form_refuses_a_closed_consultation() -> None:
 # --- the JSON API's HTTP path ---------------------------------------------------------------------
 
 ADMIN = {"Authorization": "Bearer service-test-admin"}
+# The accept deadline of the API's `Definitions`: an early close takes effect this long after it is asked.
+CLOSE_MARGIN_S = 0.05
 
 
 def api_client(ingest: Ingest) -> httpx.AsyncClient:
     """The JSON API's router, with problem details, on `Submissions` and `Definitions` over fakes."""
     app = FastAPI()
     install_problem_handlers(app)
-    definitions = Definitions(ingest.produce, ingest.consultations, clock=ingest.clock)
+    definitions = Definitions(ingest.produce, ingest.consultations, clock=ingest.clock, deadline_s=CLOSE_MARGIN_S)
     api = IngestApi(
         "service-test-admin", [], ingest.submissions, definitions, ingest.consultations.get, lambda c, t: f"/{c}?t={t}"
     )
@@ -430,18 +468,86 @@ async def test_administrators_define_a_consultation_produced_and_readable_at_onc
     assert read.json() == defined.json() == event.model_dump(mode="json")
 
 
-async def test_closing_early_sets_the_close_to_now_and_refuses_responses_from_then_on() -> None:
+async def test_closing_early_sets_the_close_one_deadline_ahead_and_refuses_responses_from_then_on() -> None:
     ingest = Ingest()
     async with api_client(ingest) as client:
         anonymous = await client.post("/v1/consultations/c1/close")
         unknown = await client.post("/v1/consultations/nope/close", headers=ADMIN)
         closed = await client.post("/v1/consultations/c1/close", headers=ADMIN)
+        closes_at = DURING + timedelta(seconds=CLOSE_MARGIN_S)
+        ingest.clock.now = closes_at - timedelta(milliseconds=1)
+        last = await client.post("/v1/consultations/c1/responses", json=json_form())
+        ingest.clock.now = closes_at
         again = await client.post("/v1/consultations/c1/close", headers=ADMIN)
         late = await client.post("/v1/consultations/c1/responses", json=json_form())
     assert problem_of(anonymous, 401)
     assert problem_of(unknown, 404)["detail"] == "No consultation 'nope'."
     assert closed.status_code == 200, closed.text
-    assert datetime.fromisoformat(closed.json()["closes_at"]) == DURING
+    # Committed within the deadline, so before the close: every replica can learn of it in time.
+    assert datetime.fromisoformat(closed.json()["closes_at"]) == closes_at
+    assert ingest.produce.deadlines[0] is not None
+    assert last.status_code == 202, last.text
     assert problem_of(again, 409)
     assert problem_of(late, 409)["window"] == "closed"
-    assert [topic for topic, _, _ in ingest.produce.committed] == [CONSULTATIONS]
+    assert [topic for topic, _, _ in ingest.produce.committed] == [CONSULTATIONS, RESPONSES_SUBMITTED]
+
+
+# --- one deadline from the receipt; a 503 that says whether the response may be recorded ----------
+
+
+async def test_a_store_slower_than_the_deadline_answers_503_and_nothing_is_produced() -> None:
+    ingest = Ingest(deadline_s=0.05)
+    ingest.store.slow = asyncio.Event()  # the replay read never answers
+    async with api_client(ingest) as client:
+        answer = await client.post("/v1/consultations/c1/responses", json=json_form(response_id="slow-store-1"))
+    body = problem_of(answer, 503)
+    assert (body["response_id"], body["may_be_recorded"]) == ("slow-store-1", False)
+    assert answer.headers["retry-after"] == "5"
+    assert body["detail"].startswith("La réponse n'a pas pu être enregistrée")
+    assert ingest.produce.committed == []
+    assert ingest.outcome("deadline") == 1
+
+
+async def test_a_commit_requested_but_not_confirmed_answers_503_that_may_be_recorded_and_a_retry_counts_once() -> None:
+    ingest = Ingest()
+    ingest.produce.fail_after_commit = True
+    async with api_client(ingest) as client:
+        first = await client.post("/v1/consultations/c1/responses", json=json_form())  # no id of the client's
+        ingest.produce.fail_after_commit = False
+        body = problem_of(first, 503)
+        ingest.clock.now = DURING + timedelta(seconds=5)
+        retry = await client.post("/v1/consultations/c1/responses", json=json_form(response_id=body["response_id"]))
+    assert body["may_be_recorded"] is True
+    assert first.headers["retry-after"] == "5"
+    assert body["detail"].startswith("La réponse a peut-être été enregistrée")
+    assert retry.status_code == 202, retry.text
+    assert retry.json()["response_id"] == body["response_id"]
+    events = ingest.produce.events()
+    assert [e.response_id for e in events] == [body["response_id"]] * 2  # Kafka has both attempts
+    # Scoring counts them as what they are: one respondent, one ballot.
+    scoring = InMemoryScoringRepository()
+    summaries = {"d-closed": DatasetSummary(dataset_id="d-closed", title="T", status=DatasetStatus.NOT_OPEN)}
+    batch = [
+        ResponseEnriched(event_id=e.event_id, occurred_at=e.received_at, response=e, datasets=summaries) for e in events
+    ]
+    await store_batch(scoring, batch, ScoringMetrics(CollectorRegistry()))
+    assert (scoring.totals_by["c1"].respondents, len(scoring.stored)) == (1, 1)
+
+
+async def test_a_response_received_after_a_close_another_replica_committed_is_refused_after_the_commit() -> None:
+    ingest = Ingest()
+    ingest.closes_elsewhere = CONSULTATION.model_copy(update={"closes_at": DURING})
+    async with api_client(ingest) as client:
+        late = await client.post("/v1/consultations/c1/responses", json=json_form(response_id="late-0001"))
+        retried = await client.post("/v1/consultations/c1/responses", json=json_form(response_id="late-0001"))
+    assert problem_of(late, 409)["window"] == "closed"
+    assert problem_of(retried, 409)["window"] == "closed"
+    assert ingest.store.answers == {}  # so that a retry is never answered 202 as a replay
+
+
+async def test_a_response_received_before_a_close_another_replica_committed_is_accepted() -> None:
+    ingest = Ingest()
+    ingest.closes_elsewhere = CONSULTATION.model_copy(update={"closes_at": DURING + timedelta(milliseconds=1)})
+    async with api_client(ingest) as client:
+        accepted = await client.post("/v1/consultations/c1/responses", json=json_form(response_id="last-0001"))
+    assert accepted.status_code == 202, accepted.text

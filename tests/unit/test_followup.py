@@ -143,7 +143,12 @@ def test_unsubscribe_tokens_are_checked_without_a_lookup_and_addresses_round_tri
 
 
 def test_the_development_followup_key_is_refused_in_production(monkeypatch: pytest.MonkeyPatch) -> None:
-    secrets = {"COD_ADMIN_TOKEN": "a" * 32, "COD_PSEUDONYM_SECRET": "p", "COD_STAFF_BOOTSTRAP": ""}
+    secrets = {
+        "COD_ADMIN_TOKEN": "a" * 32,
+        "COD_PSEUDONYM_SECRET": "p",
+        "COD_STAFF_BOOTSTRAP": "",
+        "COD_INGEST_SLOT": "0",
+    }
     for name, value in ({"COD_ENVIRONMENT": "production"} | secrets).items():
         monkeypatch.setenv(name, value)
     for settings in (IngestSettings, BackofficeSettings):
