@@ -40,7 +40,7 @@ def create_app(settings: PublisherSettings) -> FastAPI:
     catalogue = CatalogueView(settings.kafka_bootstrap, logger)
     admin_token = settings.admin_token.get_secret_value()
     scoring = ScoringClient(settings.scoring_url, admin_token)
-    follower = LogFollower(settings.kafka_bootstrap, Ledger(consultations.get), registry, logger)  # the archive
+    follower = LogFollower(settings.kafka_bootstrap, Ledger(consultations.get), registry, logger, consultations.sync)
     report = ReportRenderer()
     # The inputs' views report changes from their first record on; the republisher is built next.
     inputs = FollowUpInputs(settings.kafka_bootstrap, consultations.items, lambda cid: republisher.changed(cid), logger)

@@ -11,6 +11,7 @@ committed.
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
@@ -59,9 +60,17 @@ class LogFollower:
     holds its whole archive, as it holds its state views. The closer waits for the ledger to reach its
     watermark; readiness does not wait for it, since rebuilding a large archive takes minutes."""
 
-    def __init__(self, bootstrap: str, ledger: Ledger, registry: CollectorRegistry, logger: logging.Logger) -> None:
+    def __init__(
+        self,
+        bootstrap: str,
+        ledger: Ledger,
+        registry: CollectorRegistry,
+        logger: logging.Logger,
+        consultations_synced: Callable[[], Awaitable[None]],
+    ) -> None:
         self._bootstrap = bootstrap
         self.ledger = ledger
+        self._consultations_synced = consultations_synced
         self._logger = logger
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None
@@ -97,6 +106,10 @@ class LogFollower:
     async def _fold_next(self, consumer: AIOKafkaConsumer) -> None:
         batches = await consumer.getmany(timeout_ms=500, max_records=5000)
         records = [Record(r.topic, r.partition, r.offset, r.key, r.value) for rs in batches.values() for r in rs]
+        if records:
+            # As scoring does: an early close committed before these responses is in the view when they
+            # are folded, so a response received after it is dropped here too.
+            await self._consultations_synced()
         folded = self.ledger.fold(records)
         # The position passes transaction markers and aborted records, which no record shows.
         for tp in consumer.assignment():
