@@ -11,7 +11,7 @@ Kafka reading is in `kafka_io.LogFollower`.
 """
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from pydantic import ValidationError
 
@@ -56,8 +56,8 @@ class Ledger:
     def __init__(self, window_of: Callable[[str], ConsultationDefined | None]) -> None:
         self._window_of = window_of
         self._ballots: dict[str, dict[str, Ballot]] = {}  # consultation -> respondent key -> ballot
-        # The lines of each ballot as the archive reads them, worked out as it arrives, not at the close.
-        self._answers: dict[str, dict[str, tuple[Answer, ...]]] = {}
+        # Each counted ballot as the archive reads it (none for who withdrew), made as it arrives, not at the close.
+        self._counted: dict[str, dict[str, Counted]] = {}
         self._clusters: dict[str, dict[str, Cluster]] = {}  # consultation -> cluster id -> latest decision
         self._positions: dict[str, dict[tuple[str, int], int]] = {RESPONSES_ENRICHED: {}, EXCLUSIONS: {}}
 
@@ -95,12 +95,20 @@ class Ledger:
         ballots = self._ballots.setdefault(response.consultation_id, {})
         old = ballots.get(response.respondent_key)
         new = fold(old, [enriched])
-        if new is not None and new.response_id != (old.response_id if old else None):
-            answers = self._answers.setdefault(response.consultation_id, {})
-            answers[response.respondent_key] = _answers(new)
-        if new is not None:
-            ballots[response.respondent_key] = new
         folded.responses += 1
+        if new is None or new == old:
+            return
+        ballots[response.respondent_key] = new
+        counted = self._counted.setdefault(response.consultation_id, {})
+        if new.withdrawn:
+            counted.pop(response.respondent_key, None)
+            return
+        before = counted.get(response.respondent_key)
+        same = before is not None and before.response_id == new.response_id
+        answers = before.answers if before is not None and same else _answers(new)
+        counted[response.respondent_key] = Counted(
+            new.response_id, new.received_at, new.profile, len(new.seen), answers
+        )
 
     def _fold_decision(self, record: Record, folded: Folded) -> None:
         key = (record.key or b"").decode("utf-8", "replace")
@@ -129,11 +137,10 @@ class Ledger:
     async def ballots(self, consultation_id: str) -> list[Counted]:
         """Every respondent's counted ballot (none of those who withdrew: they are in no archive), marked
         with the cluster they are set aside for, if any; what `counted_ballot` says, without a model each."""
-        attributed, answers = self._attributed(consultation_id), self._answers.get(consultation_id, {})
+        attributed = self._attributed(consultation_id)
         return [
-            Counted(b.response_id, b.received_at, b.profile, len(b.seen), answers[key], attributed.get(key, ""))
-            for key, b in self._ballots.get(consultation_id, {}).items()
-            if not b.withdrawn
+            counted if (cluster := attributed.get(key)) is None else replace(counted, exclusion=cluster)
+            for key, counted in self._counted.get(consultation_id, {}).items()
         ]
 
     async def exclusions(self, consultation_id: str) -> list[ExclusionInForce]:
