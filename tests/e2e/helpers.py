@@ -84,6 +84,19 @@ async def post(client: httpx.AsyncClient, cid: str, body: dict[str, Any]) -> htt
     return await client.post(f"/v1/consultations/{cid}/responses", json={"response_id": uuid.uuid4().hex} | body)
 
 
+async def submit(client: httpx.AsyncClient, cid: str, body: dict[str, Any], attempts: int = 5) -> httpx.Response:
+    """Submit a response as a careful client does: on a 503, again with the same response_id after the
+    `Retry-After` it gives (at most 1 s here), so that a response Kafka may have recorded counts once.
+    The last answer; a loaded machine can make ingest miss its deadline now and then."""
+    body = {"response_id": uuid.uuid4().hex} | body
+    for _ in range(attempts - 1):
+        answer = await post(client, cid, body)
+        if answer.status_code != 503:
+            return answer
+        await asyncio.sleep(min(1.0, float(answer.headers.get("Retry-After", "1"))))  # the server's back-off
+    return await post(client, cid, body)
+
+
 async def rankings(client: httpx.AsyncClient, pipeline: Pipeline, cid: str, kind: str) -> dict[str, Any]:
     answer = await client.get(
         f"{pipeline.url('scoring')}/v1/consultations/{cid}/rankings",

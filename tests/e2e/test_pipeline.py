@@ -27,6 +27,7 @@ from tests.e2e.helpers import (
     random_body,
     rankings,
     results_messages,
+    submit,
 )
 from tests.e2e.truth import Accepted, expected_rankings, ranked
 
@@ -54,7 +55,7 @@ async def test_every_accepted_response_is_counted_once_and_results_are_emitted_o
                     break  # without a token there is nothing to amend with
                 retries = 2 if rng.random() < 0.15 else 1  # a retried POST: same response_id
                 for _ in range(retries):
-                    answer = await post(client, cid, body)
+                    answer = await submit(client, cid, body)
                     assert answer.status_code == 202, answer.text
                     reply = answer.json()
                     accepted.append(

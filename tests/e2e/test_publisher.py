@@ -23,10 +23,10 @@ from tests.e2e.helpers import (
     files_of,
     issued_token,
     poll,
-    post,
     published_results,
     random_body,
     results_messages,
+    submit,
 )
 from tests.e2e.truth import Accepted, expected_rankings, ranked
 
@@ -62,7 +62,7 @@ async def test_responses_up_to_the_close_are_all_in_the_results_while_scoring_re
             while True:
                 body = random_body(rng, to_open, to_improve)
                 body["respondent"]["token"] = token
-                answer = await post(client, cid, body)
+                answer = await submit(client, cid, body)
                 if answer.status_code == 409:
                     refused.append(token)
                     return
@@ -173,7 +173,7 @@ async def test_one_publication_despite_a_sigkill_during_it_and_two_replicas(pipe
             await asyncio.to_thread(second.wait_ready)
             accepted = []
             for n in range(400):
-                answer = await post(client, cid, random_body(rng, to_open, to_improve))
+                answer = await submit(client, cid, random_body(rng, to_open, to_improve))
                 assert answer.status_code == 202, answer.text
                 accepted.append(answer.json())
                 if n == 300:
