@@ -1,14 +1,20 @@
 """End-to-end benchmark: responses per second from POST to scored, next to raw Kafka, and freshness.
 
-    uv run python -m benchmarks.pipeline_throughput [--seconds 15]
+    uv run python -m benchmarks.pipeline_throughput [--seconds 15] [--json]
 
-In one run, on its own Kafka and SecantusDB (profile `bench`):
-(a) baseline: the same number of messages of the same size produced (acks=all) and consumed by a
+In one run, on its own Kafka and SecantusDB (profile `bench`), after a warm-up of the broker's JVM
+(raw produce and consume) and of the whole pipeline (posted responses waited for until counted):
+(a) the bare endpoint of `benchmarks.bare_app` (same server stack, no work) driven by `wrk`;
+(b) the pipeline: responses posted to ingest by `wrk` for `--seconds` (ingest's own rate is what it
+    accepted meanwhile, the consumers working beside it), timed until scoring has counted every
+    accepted one (read from `GET …/rankings`);
+(c) baseline: the same number of messages of the same size produced (acks=all) and consumed by a
     consumer group with raw aiokafka, no processing;
-(b) the pipeline: responses posted to ingest by `wrk` for `--seconds`, timed until scoring has
-    counted every accepted one (read from `GET …/rankings`);
-(c) freshness: at half the rate (b) reached, each response's time from its `202` to being counted
-    in `GET …/rankings`, p50 and p99.
+(d) freshness: at half the rate (b) reached, each response's time from its `202` to being counted in
+    `GET …/rankings`, polled every `--poll-ms` (not more, so as not to load what is measured) and
+    attributed by count: the k-th response accepted is taken as visible at the end of the first poll
+    that counted k, an upper bound.
+With `--json` the last line is one JSON object with every figure.
 """
 
 import argparse
@@ -27,14 +33,14 @@ from typing import Any
 import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from benchmarks.ingest_throughput import PORT_SHIFT, bench_infra, body, drive, wrk_script
+from benchmarks.ingest_throughput import PORT_SHIFT, bare_endpoint, bench_infra, body, drive, start_bare, wrk_script
 from deploy.local import infra as local_infra
 from deploy.local.processes import make_services
 from shared.kafka import ensure_topics
 from shared.topics import TopicSpec
 
 ADMIN = "bench-admin-token"
-PORTS = {"ingest": 18200, "catalogue": 18201, "scoring": 18202, "publisher": 18203}
+PORTS = {"ingest": 18200, "catalogue": 18201, "scoring": 18202, "publisher": 18203, "bare": 18209}
 PORTS = {name: port + PORT_SHIFT for name, port in PORTS.items()}
 
 
@@ -85,7 +91,7 @@ async def counted(client: httpx.AsyncClient, scoring: str, cid: str) -> int:
 
 
 async def freshness(
-    ingest: str, scoring: str, cid: str, bodies: list[dict[str, Any]], rate: float, seconds: float
+    ingest: str, scoring: str, cid: str, bodies: list[dict[str, Any]], rate: float, seconds: float, poll_s: float
 ) -> list[float]:
     """Open-loop load at `rate`: the time from each 202 to the response counted in the rankings."""
     accepted_at: list[float] = []
@@ -101,11 +107,12 @@ async def freshness(
         async def watch() -> None:
             async with httpx.AsyncClient(timeout=30) as reader:
                 while not (done.is_set() and len(visible_at) >= len(accepted_at)):
+                    polled = time.perf_counter()
                     now_counted = await counted(reader, scoring, cid)
                     now = time.perf_counter()
                     for k in range(len(visible_at) + 1, now_counted + 1):
                         visible_at[k] = now
-                    await asyncio.sleep(0.005)
+                    await asyncio.sleep(max(0.0, polled + poll_s - time.perf_counter()))
 
         watcher = asyncio.create_task(watch())
         start, tasks, n = time.perf_counter(), [], 0
@@ -127,70 +134,114 @@ def bench_stack() -> Iterator[tuple[local_infra.Infra, dict[str, str], list[dict
     infra = bench_infra()
     local_infra.up(infra, fresh=True)
     settings = {"COD_ADMIN_TOKEN": ADMIN, "COD_RATE_LIMIT_BURST": "100000000", "COD_LOG_LEVEL": "WARNING"}
-    services = make_services(infra, ports=PORTS, overrides=settings)
+    services = make_services(infra, ports={k: v for k, v in PORTS.items() if k != "bare"}, overrides=settings)
+    bare = bare_endpoint(infra, PORTS["bare"])
     try:
         for service in services.values():
             service.start()
-        for service in services.values():
+        start_bare(bare)
+        for service in [*services.values(), bare]:
             service.wait_ready()
         catalogue = services["catalogue"].url
         to_open = [d["dataset_id"] for d in httpx.get(f"{catalogue}/v1/datasets?status=not_open").json()["items"]]
         to_improve = [d["dataset_id"] for d in httpx.get(f"{catalogue}/v1/datasets?status=open").json()["items"]]
         rng = random.Random(1)
         bodies = [body(rng, to_open, to_improve) for _ in range(1000)]
-        yield infra, {name: service.url for name, service in services.items()}, bodies
+        yield infra, {name: service.url for name, service in [*services.items(), ("bare", bare)]}, bodies
     finally:
+        bare.stop()
         for service in services.values():
             service.stop()
         local_infra.down(infra)
+
+
+async def wait_counted(scoring: str, cid: str, expected: float, started: float) -> float:
+    """Seconds from `started` until scoring counts `expected` respondents in `cid` (polled every 50 ms)."""
+    async with httpx.AsyncClient(timeout=30) as client:
+        deadline = time.perf_counter() + 300
+        while await counted(client, scoring, cid) < expected:
+            if time.perf_counter() > deadline:
+                raise RuntimeError(f"{cid}: not every accepted response counted after 300 s")
+            await asyncio.sleep(0.05)
+        return time.perf_counter() - started
+
+
+def warm_up(infra: local_infra.Infra, urls: dict[str, str], bodies: list[dict[str, Any]], args: Any) -> None:
+    """The broker's JVM and every service warmed: raw produce and consume, then the pipeline until counted."""
+    size = len(json.dumps(bodies[0])) + 300
+    asyncio.run(kafka_baseline(infra.kafka_bootstrap, 20_000, size))
+    define(urls["ingest"], "warmup")
+    script = infra.root / "warmup.lua"
+    script.write_text(wrk_script("/v1/consultations/warmup/responses", bodies))
+    drive(urls["bare"], script, 2, args.concurrency)
+    posted = drive(urls["ingest"], script, args.warmup, args.concurrency)
+    asyncio.run(wait_counted(urls["scoring"], "warmup", posted["accepted"], time.perf_counter()))
+
+
+def measure(args: Any) -> dict[str, float]:
+    with bench_stack() as (infra, urls, bodies):
+        ingest, scoring = urls["ingest"], urls["scoring"]
+        size = len(json.dumps(bodies[0])) + 300  # about a ResponseSubmitted on the wire
+        warm_up(infra, urls, bodies, args)
+
+        cid = "throughput"
+        define(ingest, cid)
+        script = infra.root / "post.lua"
+        script.write_text(wrk_script(f"/v1/consultations/{cid}/responses", bodies))
+        bare = drive(urls["bare"], script, args.seconds, args.concurrency)
+        started = time.perf_counter()
+        posted = drive(ingest, script, args.seconds, args.concurrency)
+        elapsed = asyncio.run(wait_counted(scoring, cid, posted["accepted"], started))
+        end_to_end = posted["accepted"] / elapsed
+        raw = asyncio.run(kafka_baseline(infra.kafka_bootstrap, int(posted["accepted"]), size))
+
+        define(ingest, "freshness")
+        rate = end_to_end / 2
+        delays = asyncio.run(freshness(ingest, scoring, "freshness", bodies, rate, args.seconds, args.poll_ms / 1000))
+    delays.sort()
+    return {
+        "raw_kafka_per_s": raw,
+        "bare_http_per_s": bare["per_second"],
+        "ingest_per_s": posted["per_second"],
+        "pipeline_per_s": end_to_end,
+        "pipeline_over_raw": end_to_end / raw,
+        "ingest_over_bare": posted["per_second"] / bare["per_second"],
+        "freshness_rate_per_s": rate,
+        "freshness_p50_ms": 1000 * statistics.median(delays),
+        "freshness_p99_ms": 1000 * delays[int(0.99 * (len(delays) - 1))],
+        "accepted": posted["accepted"],
+        "elapsed_s": elapsed,
+        "freshness_responses": len(delays),
+    }
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=15.0)
     parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--warmup", type=float, default=8.0, help="seconds of pipeline warm-up load")
+    parser.add_argument("--poll-ms", type=float, default=25.0, help="how often freshness reads the rankings")
+    parser.add_argument("--json", action="store_true", help="print every figure as one JSON object, last")
     args = parser.parse_args()
-    with bench_stack() as (infra, urls, bodies):
-        ingest, scoring = urls["ingest"], urls["scoring"]
-        size = len(json.dumps(bodies[0])) + 300  # about a ResponseSubmitted on the wire
-
-        define(ingest, "warmup")
-        script = infra.root / "post.lua"
-        script.write_text(wrk_script("/v1/consultations/warmup/responses", bodies))
-        drive(ingest, script, 3, args.concurrency)
-
-        cid = "throughput"
-        define(ingest, cid)
-        script.write_text(wrk_script(f"/v1/consultations/{cid}/responses", bodies))
-        started = time.perf_counter()
-        posted = drive(ingest, script, args.seconds, args.concurrency)
-
-        async def all_counted() -> float:
-            async with httpx.AsyncClient(timeout=30) as client:
-                deadline = time.perf_counter() + 300
-                while True:
-                    if await counted(client, scoring, cid) >= posted["accepted"] or time.perf_counter() > deadline:
-                        return time.perf_counter() - started
-                    await asyncio.sleep(0.05)
-
-        elapsed = asyncio.run(all_counted())
-        end_to_end = posted["accepted"] / elapsed
-        baseline = asyncio.run(kafka_baseline(infra.kafka_bootstrap, int(posted["accepted"]), size))
-
-        define(ingest, "freshness")
-        delays = asyncio.run(freshness(ingest, scoring, "freshness", bodies, end_to_end / 2, args.seconds))
-    delays.sort()
+    m = measure(args)
     print(f"run {uuid.uuid4().hex[:8]}: 2 cores; Kafka, SecantusDB, the four services and the load on one machine")
-    print(f"  raw Kafka (acks=all, produce then consume {posted['accepted']:.0f} msgs): {baseline:8.0f} msgs/s")
+    print(f"  bare endpoint (same server stack, no work): {m['bare_http_per_s']:8.0f} responses/s")
     print(
-        f"  pipeline, POST to counted ({posted['accepted']:.0f} responses in {elapsed:.1f} s): "
-        f"{end_to_end:8.0f} responses/s   (ingest alone accepted {posted['per_second']:.0f}/s)"
+        f"  ingest, while the pipeline consumes:        {m['ingest_per_s']:8.0f} accepted/s"
+        f"   (ingest / bare {m['ingest_over_bare']:.3f})"
     )
-    print(f"  ratio pipeline / raw Kafka: {end_to_end / baseline:.3f}")
+    print(f"  raw Kafka (acks=all, produce then consume {m['accepted']:.0f} msgs): {m['raw_kafka_per_s']:8.0f} msgs/s")
     print(
-        f"  freshness at {end_to_end / 2:.0f} responses/s ({len(delays)} responses): "
-        f"p50 {1000 * statistics.median(delays):.0f} ms, p99 {1000 * delays[int(0.99 * (len(delays) - 1))]:.0f} ms"
+        f"  pipeline, POST to counted ({m['accepted']:.0f} responses in {m['elapsed_s']:.1f} s): "
+        f"{m['pipeline_per_s']:8.0f} responses/s   (pipeline / raw Kafka {m['pipeline_over_raw']:.3f})"
     )
+    print(
+        f"  freshness at {m['freshness_rate_per_s']:.0f} responses/s ({m['freshness_responses']:.0f} responses, "
+        f"rankings read every {args.poll_ms:.0f} ms): "
+        f"p50 {m['freshness_p50_ms']:.0f} ms, p99 {m['freshness_p99_ms']:.0f} ms"
+    )
+    if args.json:
+        print(json.dumps({k: round(v, 3) for k, v in m.items()}))
     return 0
 
 
