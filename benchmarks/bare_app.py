@@ -17,7 +17,8 @@ async def lifespan(_: FastAPI) -> AsyncIterator[None]:
     yield
 
 
-app = service_app("bare", lifespan, {}, make_registry())
+# Named as ingest: the shared app serves the AsyncAPI document of a known service.
+app = service_app("ingest", lifespan, {}, make_registry())
 
 
 @app.post("/v1/consultations/{consultation_id}/responses", status_code=202)
