@@ -71,7 +71,7 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=32)
     args = parser.parse_args()
     admin = {"Authorization": f"Bearer {ADMIN}"}
-    with bench_stack() as (infra, urls, bodies):
+    with bench_stack() as (infra, urls, bodies, _):
         ingest, scoring, publisher = urls["ingest"], urls["scoring"], urls["publisher"]
         define(ingest, CID)
         script = infra.root / "post.lua"

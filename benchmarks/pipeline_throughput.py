@@ -36,7 +36,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from benchmarks.ingest_throughput import PORT_SHIFT, bare_endpoint, bench_infra, body, drive, start_bare, wrk_script
 from deploy.local import infra as local_infra
-from deploy.local.processes import make_services
+from deploy.local.processes import ServiceProcess, make_services
 from shared.kafka import ensure_topics
 from shared.topics import TopicSpec
 
@@ -169,9 +169,11 @@ async def freshness(
 
 
 @contextlib.contextmanager
-def bench_stack() -> Iterator[tuple[local_infra.Infra, dict[str, str], list[dict[str, Any]]]]:
+def bench_stack() -> Iterator[
+    tuple[local_infra.Infra, dict[str, str], list[dict[str, Any]], dict[str, ServiceProcess]]
+]:
     """Fresh Kafka and SecantusDB (profile `bench`) and the four services; yields the infrastructure,
-    the services' URLs and 1,000 varied response bodies over the real catalogue. Stops it all after."""
+    the services' URLs, 1,000 varied response bodies over the real catalogue and the processes. Stops it all after."""
     infra = bench_infra()
     local_infra.up(infra, fresh=True)
     settings = {"COD_ADMIN_TOKEN": ADMIN, "COD_RATE_LIMIT_BURST": "100000000", "COD_LOG_LEVEL": "WARNING"}
@@ -188,7 +190,8 @@ def bench_stack() -> Iterator[tuple[local_infra.Infra, dict[str, str], list[dict
         to_improve = [d["dataset_id"] for d in httpx.get(f"{catalogue}/v1/datasets?status=open").json()["items"]]
         rng = random.Random(1)
         bodies = [body(rng, to_open, to_improve) for _ in range(1000)]
-        yield infra, {name: service.url for name, service in [*services.items(), ("bare", bare)]}, bodies
+        processes = services | {"bare": bare}
+        yield infra, {name: service.url for name, service in processes.items()}, bodies, processes
     finally:
         bare.stop()
         for service in services.values():
@@ -220,7 +223,7 @@ def warm_up(infra: local_infra.Infra, urls: dict[str, str], bodies: list[dict[st
 
 
 def measure(args: Any) -> dict[str, float]:
-    with bench_stack() as (infra, urls, bodies):
+    with bench_stack() as (infra, urls, bodies, _):
         ingest, scoring = urls["ingest"], urls["scoring"]
         size = len(json.dumps(bodies[0])) + 300  # about a ResponseSubmitted on the wire
         warm_up(infra, urls, bodies, args)
