@@ -8,6 +8,11 @@ or times out, its requests get an error, the producer is replaced, and the new o
 transactional id, fences the old one and has its open transaction aborted: what it had written never
 becomes visible.
 
+A lane's next transaction meets `CONCURRENT_TRANSACTIONS` until the broker has written the previous
+one's markers (a few milliseconds); aiokafka then retries after a fixed 20 ms, holding the requests
+the lane already took. Here that retry comes after `concurrent_retry_s` (2 ms by default), set on
+aiokafka's sender when the producer starts.
+
 One narrow case remains, common to any acknowledgement over a network: Kafka commits and the
 acknowledgement is lost. The client then retries with the same response id and is counted once.
 """
@@ -18,9 +23,19 @@ import logging
 from dataclasses import dataclass
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.producer import sender as aiokafka_sender
 from pydantic import BaseModel
 
 from shared.topics import MAX_MESSAGE_BYTES
+
+# The retry aiokafka's sender waits after `CONCURRENT_TRANSACTIONS` on a new transaction (its own is 20 ms).
+CONCURRENT_RETRY_S = 0.002
+
+
+def retry_concurrent_transactions_after(seconds: float) -> None:
+    """Set the retry of a transaction that meets the previous one's markers still being written; a
+    module constant of aiokafka's sender, read at each retry (tests/unit/test_outbox.py checks it)."""
+    aiokafka_sender.BACKOFF_OVERRIDE = seconds
 
 
 class Unavailable(Exception):
@@ -47,12 +62,14 @@ class GroupCommitProducer:
         logger: logging.Logger,
         lanes: int = 4,
         max_batch: int = 500,
+        concurrent_retry_s: float = CONCURRENT_RETRY_S,
     ) -> None:
         self._bootstrap = bootstrap
         self._transactional_id = transactional_id
         self._timeout_s = timeout_s
         self._logger = logger
         self._max_batch = max_batch
+        self._concurrent_retry_s = concurrent_retry_s
         self._producers: list[AIOKafkaProducer | None] = [None] * lanes
         self._queue: list[_Pending] = []
         self._wake = asyncio.Event()
@@ -73,6 +90,7 @@ class GroupCommitProducer:
 
     async def start(self) -> None:
         """Connect every lane and initialise its transactional id (fencing any earlier holder)."""
+        retry_concurrent_transactions_after(self._concurrent_retry_s)
         for lane in range(len(self._producers)):
             if self._producers[lane] is None:
                 producer = self._new_producer(lane)
