@@ -27,4 +27,12 @@ async def accept(consultation_id: str) -> dict[str, str]:
 
 
 if __name__ == "__main__":
-    uvicorn.run(app, host="127.0.0.1", port=int(os.environ["COD_HTTP_PORT"]), log_config=None, access_log=False)
+    uvicorn.run(
+        app,
+        host="127.0.0.1",
+        port=int(os.environ["COD_HTTP_PORT"]),
+        log_config=None,
+        access_log=False,
+        loop="uvloop",  # as shared.service.serve
+        http="httptools",
+    )
