@@ -22,6 +22,7 @@ import asyncio
 import collections
 import contextlib
 import json
+import os
 import random
 import statistics
 import sys
@@ -29,6 +30,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -36,6 +38,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from benchmarks.ingest_throughput import PORT_SHIFT, bare_endpoint, bench_infra, body, drive, start_bare, wrk_script
 from deploy.local import infra as local_infra
+from deploy.local.infra import KAFKA_MARKER, MONGO_MARKER
+from deploy.local.infra import _read_pid as read_pid
 from deploy.local.processes import ServiceProcess, make_services
 from shared.kafka import ensure_topics
 from shared.topics import TopicSpec
@@ -81,10 +85,13 @@ def define(ingest: str, cid: str) -> None:
 
 
 async def counted(client: httpx.AsyncClient, scoring: str, cid: str) -> int:
+    """Respondents counted in `cid` (every profile: the page's `respondents` is the consultation's)."""
     page = (
         await client.get(
             f"{scoring}/v1/consultations/{cid}/rankings",
-            params={"limit": 1},
+            # With a profile the page skips the rank intervals (a background resampling of every ballot,
+            # at most every 2 s): polled often, they would load the process being measured.
+            params={"limit": 1, "profile": "researcher"},
             headers={"Authorization": f"Bearer {ADMIN}"},
         )
     ).json()
@@ -199,6 +206,22 @@ def bench_stack() -> Iterator[
         local_infra.down(infra)
 
 
+def process_ids(infra: local_infra.Infra, processes: dict[str, ServiceProcess]) -> dict[str, int]:
+    """The pid of each service of the pipeline, of Kafka and of SecantusDB."""
+    pids = {name: p.proc.pid for name, p in processes.items() if p.proc and name in ("ingest", "catalogue", "scoring")}
+    for name, pid_file, marker in (("kafka", "kafka.pid", KAFKA_MARKER), ("secantusdb", "mongo.pid", MONGO_MARKER)):
+        pid = read_pid(infra.root / pid_file, marker)
+        if pid is not None:
+            pids[name] = pid
+    return pids
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU of a process and its threads so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 async def wait_counted(scoring: str, cid: str, expected: float, started: float) -> float:
     """Seconds from `started` until scoring counts `expected` respondents in `cid` (polled every 50 ms)."""
     async with httpx.AsyncClient(timeout=30) as client:
@@ -223,7 +246,7 @@ def warm_up(infra: local_infra.Infra, urls: dict[str, str], bodies: list[dict[st
 
 
 def measure(args: Any) -> dict[str, float]:
-    with bench_stack() as (infra, urls, bodies, _):
+    with bench_stack() as (infra, urls, bodies, processes):
         ingest, scoring = urls["ingest"], urls["scoring"]
         size = len(json.dumps(bodies[0])) + 300  # about a ResponseSubmitted on the wire
         warm_up(infra, urls, bodies, args)
@@ -233,9 +256,12 @@ def measure(args: Any) -> dict[str, float]:
         script = infra.root / "post.lua"
         script.write_text(wrk_script(f"/v1/consultations/{cid}/responses", bodies))
         bare = drive(urls["bare"], script, args.seconds, args.concurrency)
+        pids = process_ids(infra, processes)
+        cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
         started = time.perf_counter()
         posted = drive(ingest, script, args.seconds, args.concurrency)
         elapsed = asyncio.run(wait_counted(scoring, cid, posted["accepted"], started))
+        cpu = {name: cpu_seconds(pid) - cpu_before[name] for name, pid in pids.items()}
         end_to_end = posted["accepted"] / elapsed
         raw = asyncio.run(kafka_baseline(infra.kafka_bootstrap, int(posted["accepted"]), size))
 
@@ -256,7 +282,7 @@ def measure(args: Any) -> dict[str, float]:
         "accepted": posted["accepted"],
         "elapsed_s": elapsed,
         "freshness_responses": len(delays),
-    }
+    } | {f"cpu_ms_per_response_{name}": 1000 * seconds / posted["accepted"] for name, seconds in cpu.items()}
 
 
 def main() -> int:
@@ -284,6 +310,12 @@ def main() -> int:
         f"rankings read every {args.poll_ms:.0f} ms): "
         f"p50 {m['freshness_p50_ms']:.0f} ms, p99 {m['freshness_p99_ms']:.0f} ms"
     )
+    shares = ", ".join(
+        f"{key.removeprefix('cpu_ms_per_response_')} {value:.2f}"
+        for key, value in m.items()
+        if key.startswith("cpu_ms")
+    )
+    print(f"  CPU per response counted, ms (POST to counted, by process): {shares}")
     if args.json:
         print(json.dumps({k: round(v, 3) for k, v in m.items()}))
     return 0

@@ -10,7 +10,6 @@ included) and, per Python process, the functions with the most samples, by own t
 
 import argparse
 import collections
-import os
 import shutil
 import subprocess
 import sys
@@ -20,16 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.ingest_throughput import drive, wrk_script
-from benchmarks.pipeline_throughput import bench_stack, define, warm_up
-from deploy.local.infra import KAFKA_MARKER, MONGO_MARKER, _read_pid
-
-TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pid: int) -> float:
-    """User and system CPU of a process and its threads so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS
+from benchmarks.pipeline_throughput import bench_stack, cpu_seconds, define, process_ids, warm_up
 
 
 def hottest(raw: Path, top: int) -> tuple[list[tuple[str, int]], list[tuple[str, int]], int]:
@@ -63,12 +53,8 @@ def main() -> int:
         define(urls["ingest"], "profile")
         script = infra.root / "profile.lua"
         script.write_text(wrk_script("/v1/consultations/profile/responses", bodies))
-        pids: dict[str, int] = {name: p.proc.pid for name, p in processes.items() if p.proc and name != "bare"}
-        for name, marker in (("kafka", KAFKA_MARKER), ("secantusdb", MONGO_MARKER)):
-            pid = _read_pid(infra.root / f"{name.replace('secantusdb', 'mongo')}.pid", marker)
-            if pid is not None:
-                pids[name] = pid
-        python = [name for name in pids if name not in ("kafka", "publisher")]
+        pids = process_ids(infra, processes)
+        python = [name for name in pids if name != "kafka"]
         spies = {
             name: subprocess.Popen(
                 [spy, "record", "--pid", str(pids[name]), "--duration", f"{args.seconds:.0f}", "--rate", "200",
