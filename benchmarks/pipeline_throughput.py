@@ -26,6 +26,7 @@ import os
 import random
 import statistics
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -176,15 +177,22 @@ async def freshness(
 
 
 @contextlib.contextmanager
-def bench_stack() -> Iterator[
-    tuple[local_infra.Infra, dict[str, str], list[dict[str, Any]], dict[str, ServiceProcess]]
-]:
-    """Fresh Kafka and SecantusDB (profile `bench`) and the four services; yields the infrastructure,
-    the services' URLs, 1,000 varied response bodies over the real catalogue and the processes. Stops it all after."""
+def bench_stack(
+    ingest_replicas: int = 1, overrides: dict[str, str] | None = None
+) -> Iterator[tuple[local_infra.Infra, dict[str, str], list[dict[str, Any]], dict[str, ServiceProcess]]]:
+    """Fresh Kafka and SecantusDB (profile `bench`) and the four services (ingest `ingest_replicas` times,
+    as `ingest`, `ingest-2`…); yields the infrastructure, the services' URLs, 1,000 varied response bodies
+    over the real catalogue and the processes. Stops it all after."""
     infra = bench_infra()
     local_infra.up(infra, fresh=True)
     settings = {"COD_ADMIN_TOKEN": ADMIN, "COD_RATE_LIMIT_BURST": "100000000", "COD_LOG_LEVEL": "WARNING"}
+    settings |= overrides or {}
     services = make_services(infra, ports={k: v for k, v in PORTS.items() if k != "bare"}, overrides=settings)
+    for n in range(2, ingest_replicas + 1):
+        ingest = services["ingest"]
+        port = PORTS["ingest"] + 10 + n
+        env = ingest.env | {"COD_HTTP_PORT": str(port), "COD_INSTANCE": f"ingest-{n}"}
+        services[f"ingest-{n}"] = ServiceProcess("ingest", port, env, ingest.log.with_name(f"ingest-{n}.log"))
     bare = bare_endpoint(infra, PORTS["bare"])
     try:
         for service in services.values():
@@ -208,7 +216,11 @@ def bench_stack() -> Iterator[
 
 def process_ids(infra: local_infra.Infra, processes: dict[str, ServiceProcess]) -> dict[str, int]:
     """The pid of each service of the pipeline, of Kafka and of SecantusDB."""
-    pids = {name: p.proc.pid for name, p in processes.items() if p.proc and name in ("ingest", "catalogue", "scoring")}
+    pids = {
+        name: p.proc.pid
+        for name, p in processes.items()
+        if p.proc and (name.startswith("ingest") or name in ("catalogue", "scoring"))
+    }
     for name, pid_file, marker in (("kafka", "kafka.pid", KAFKA_MARKER), ("secantusdb", "mongo.pid", MONGO_MARKER)):
         pid = read_pid(infra.root / pid_file, marker)
         if pid is not None:
@@ -233,6 +245,24 @@ async def wait_counted(scoring: str, cid: str, expected: float, started: float) 
         return time.perf_counter() - started
 
 
+def ingests(urls: dict[str, str]) -> list[str]:
+    return [url for name, url in urls.items() if name.startswith("ingest")]
+
+
+def drive_all(urls: list[str], script: Path, seconds: float, concurrency: int) -> dict[str, float]:
+    """`drive` every URL at once (the connections shared out), the figures summed."""
+    results: list[dict[str, float]] = []
+    threads = [
+        threading.Thread(target=lambda url=url: results.append(drive(url, script, seconds, concurrency // len(urls))))
+        for url in urls
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return {key: sum(r[key] for r in results) for key in ("per_second", "accepted", "errors")}
+
+
 def warm_up(infra: local_infra.Infra, urls: dict[str, str], bodies: list[dict[str, Any]], args: Any) -> None:
     """The broker's JVM and every service warmed: raw produce and consume, then the pipeline until counted."""
     size = len(json.dumps(bodies[0])) + 300
@@ -241,12 +271,13 @@ def warm_up(infra: local_infra.Infra, urls: dict[str, str], bodies: list[dict[st
     script = infra.root / "warmup.lua"
     script.write_text(wrk_script("/v1/consultations/warmup/responses", bodies))
     drive(urls["bare"], script, 2, args.concurrency)
-    posted = drive(urls["ingest"], script, args.warmup, args.concurrency)
+    posted = drive_all(ingests(urls), script, args.warmup, args.concurrency)
     asyncio.run(wait_counted(urls["scoring"], "warmup", posted["accepted"], time.perf_counter()))
 
 
 def measure(args: Any) -> dict[str, float]:
-    with bench_stack() as (infra, urls, bodies, processes):
+    overrides = {"COD_COMMIT_LANES": str(args.lanes)} if args.lanes else {}
+    with bench_stack(args.ingest_replicas, overrides) as (infra, urls, bodies, processes):
         ingest, scoring = urls["ingest"], urls["scoring"]
         size = len(json.dumps(bodies[0])) + 300  # about a ResponseSubmitted on the wire
         warm_up(infra, urls, bodies, args)
@@ -259,7 +290,7 @@ def measure(args: Any) -> dict[str, float]:
         pids = process_ids(infra, processes)
         cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
         started = time.perf_counter()
-        posted = drive(ingest, script, args.seconds, args.concurrency)
+        posted = drive_all(ingests(urls), script, args.seconds, args.concurrency)
         elapsed = asyncio.run(wait_counted(scoring, cid, posted["accepted"], started))
         cpu = {name: cpu_seconds(pid) - cpu_before[name] for name, pid in pids.items()}
         end_to_end = posted["accepted"] / elapsed
@@ -291,6 +322,8 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--warmup", type=float, default=8.0, help="seconds of pipeline warm-up load")
     parser.add_argument("--poll-ms", type=float, default=25.0, help="how often freshness reads the rankings")
+    parser.add_argument("--lanes", type=int, default=0, help="ingest's COD_COMMIT_LANES (default: its own)")
+    parser.add_argument("--ingest-replicas", type=int, default=1, help="ingest processes, the load shared out")
     parser.add_argument("--json", action="store_true", help="print every figure as one JSON object, last")
     args = parser.parse_args()
     m = measure(args)
