@@ -17,7 +17,8 @@ async def lifespan(_: FastAPI) -> AsyncIterator[None]:
     yield
 
 
-app = service_app("bare", lifespan, {}, make_registry())
+# Named as ingest: the shared app serves the AsyncAPI document of a known service.
+app = service_app("ingest", lifespan, {}, make_registry())
 
 
 @app.post("/v1/consultations/{consultation_id}/responses", status_code=202)
@@ -26,4 +27,12 @@ async def accept(consultation_id: str) -> dict[str, str]:
 
 
 if __name__ == "__main__":
-    uvicorn.run(app, host="127.0.0.1", port=int(os.environ["COD_HTTP_PORT"]), log_config=None, access_log=False)
+    uvicorn.run(
+        app,
+        host="127.0.0.1",
+        port=int(os.environ["COD_HTTP_PORT"]),
+        log_config=None,
+        access_log=False,
+        loop="uvloop",  # as shared.service.serve
+        http="httptools",
+    )

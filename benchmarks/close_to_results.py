@@ -129,7 +129,7 @@ def main() -> int:
     parser.add_argument("--baseline", action="store_true", help="also time reading every ballot from the store")
     args = parser.parse_args()
     admin = {"Authorization": f"Bearer {ADMIN}"}
-    with bench_stack() as (infra, urls, bodies):
+    with bench_stack() as (infra, urls, bodies, _):
         ingest, scoring, publisher = urls["ingest"], urls["scoring"], urls["publisher"]
         define(ingest, CID)
         script = infra.root / "post.lua"

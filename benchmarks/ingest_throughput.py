@@ -102,6 +102,17 @@ def drive(base_url: str, script: Path, seconds: float, concurrency: int) -> dict
     }
 
 
+def bare_endpoint(infra: local_infra.Infra, port: int) -> ServiceProcess:
+    """The bare endpoint of `benchmarks.bare_app` as a process to start with `start_bare`."""
+    return ServiceProcess("bare", port, service_env(infra, port), infra.root / "logs" / "bare.log")
+
+
+def start_bare(bare: ServiceProcess) -> None:
+    bare.proc = subprocess.Popen(
+        [sys.executable, "-m", "benchmarks.bare_app"], cwd=REPO_ROOT, env=bare.env, stdout=subprocess.DEVNULL
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=15.0)
@@ -122,15 +133,11 @@ def main() -> int:
     services = make_services(
         infra, ports={"ingest": 18100 + PORT_SHIFT, "catalogue": 18101 + PORT_SHIFT}, overrides=settings
     )
-    bare = ServiceProcess(
-        "bare", 18109 + PORT_SHIFT, service_env(infra, 18109 + PORT_SHIFT), infra.root / "logs" / "bare.log"
-    )
+    bare = bare_endpoint(infra, 18109 + PORT_SHIFT)
     try:
         for service in services.values():
             service.start()
-        bare.proc = subprocess.Popen(
-            [sys.executable, "-m", "benchmarks.bare_app"], cwd=REPO_ROOT, env=bare.env, stdout=subprocess.DEVNULL
-        )
+        start_bare(bare)
         for service in [*services.values(), bare]:
             service.wait_ready()
         ingest = services["ingest"].url

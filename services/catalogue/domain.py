@@ -213,6 +213,8 @@ class Catalogue:
         self._exact: dict[str, tuple[str, str]] = {}
         self._names: list[str] = []
         self._owners: list[tuple[str, str]] = []
+        # Frozen models: each dataset's summary is built once, not for every response naming it.
+        self._summaries: dict[str, DatasetSummary] = {}
         for dataset in self.datasets.values():
             for kind, name in (
                 ("title", dataset.title),
@@ -259,11 +261,16 @@ class Catalogue:
             event_id=response.event_id,
             occurred_at=now,
             response=response,
-            datasets={
-                dataset_id: summary_of(self.datasets[dataset_id]) for dataset_id in named if dataset_id in self.datasets
-            },
+            datasets={dataset_id: self.summary(dataset_id) for dataset_id in named if dataset_id in self.datasets},
             suggestions=[self.match_suggestion(s.title) for s in response.suggestions],
         )
+
+    def summary(self, dataset_id: str) -> DatasetSummary:
+        """The summary of a dataset of the catalogue, as responses are enriched with it."""
+        found = self._summaries.get(dataset_id)
+        if found is None:
+            found = self._summaries[dataset_id] = summary_of(self.datasets[dataset_id])
+        return found
 
     def search(
         self,

@@ -8,6 +8,13 @@ or times out, its requests get an error, the producer is replaced, and the new o
 transactional id, fences the old one and has its open transaction aborted: what it had written never
 becomes visible.
 
+Every transaction costs the broker about the same whatever its size (transaction-log writes and a
+marker per partition written), so the lanes begin them in turn, at most one per `commit_interval_s`
+(10 ms by default): under load each carries what arrived meanwhile. A lane's next transaction also
+meets `CONCURRENT_TRANSACTIONS` until the broker has written its previous one's markers; with the
+lanes taking turns that is rare, and aiokafka's fixed 20 ms retry then, holding the requests the lane
+took, is set to `concurrent_retry_s` (2 ms by default) on aiokafka's sender when the producer starts.
+
 One narrow case remains, common to any acknowledgement over a network: Kafka commits and the
 acknowledgement is lost (the commit was requested, then timed out). `Unavailable.may_be_recorded` says
 so; the client then retries with the same response id and is counted once.
@@ -22,9 +29,22 @@ import logging
 from dataclasses import dataclass
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.producer import sender as aiokafka_sender
 from pydantic import BaseModel
 
 from shared.topics import MAX_MESSAGE_BYTES
+
+# Transactions begin at most this often (all lanes together): each costs the broker a transaction-log
+# round and a marker per partition, whatever its size, so under load they carry more requests each.
+COMMIT_INTERVAL_S = 0.01
+# The retry aiokafka's sender waits after `CONCURRENT_TRANSACTIONS` on a new transaction (its own is 20 ms).
+CONCURRENT_RETRY_S = 0.002
+
+
+def retry_concurrent_transactions_after(seconds: float) -> None:
+    """Set the retry of a transaction that meets the previous one's markers still being written; a
+    module constant of aiokafka's sender, read at each retry (tests/unit/test_outbox.py checks it)."""
+    aiokafka_sender.BACKOFF_OVERRIDE = seconds
 
 
 class Unavailable(Exception):
@@ -58,12 +78,18 @@ class GroupCommitProducer:
         logger: logging.Logger,
         lanes: int = 4,
         max_batch: int = 500,
+        concurrent_retry_s: float = CONCURRENT_RETRY_S,
+        commit_interval_s: float = COMMIT_INTERVAL_S,
     ) -> None:
         self._bootstrap = bootstrap
         self._transactional_id = transactional_id
         self._timeout_s = timeout_s
         self._logger = logger
         self._max_batch = max_batch
+        self._concurrent_retry_s = concurrent_retry_s
+        self._commit_interval_s = commit_interval_s
+        self._turn = asyncio.Lock()
+        self._next_turn = 0.0
         self._producers: list[AIOKafkaProducer | None] = [None] * lanes
         self._queue: list[_Pending] = []
         self._wake = asyncio.Event()
@@ -84,6 +110,7 @@ class GroupCommitProducer:
 
     async def start(self) -> None:
         """Connect every lane and initialise its transactional id (fencing any earlier holder)."""
+        retry_concurrent_transactions_after(self._concurrent_retry_s)
         for lane in range(len(self._producers)):
             if self._producers[lane] is None:
                 producer = self._new_producer(lane)
@@ -163,6 +190,7 @@ class GroupCommitProducer:
             if producer is None:
                 await self._replace(lane)
                 continue
+            await self._wait_turn()
             batch = self._take()
             if not batch:
                 continue
@@ -178,6 +206,14 @@ class GroupCommitProducer:
                 for pending in batch:
                     if not pending.done.done():
                         pending.done.set_result(None)
+
+    async def _wait_turn(self) -> None:
+        """Lanes begin transactions in turn, `commit_interval_s` apart: a lane's previous markers are then
+        usually written when it begins again, and what arrived meanwhile shares one transaction."""
+        async with self._turn:
+            loop = asyncio.get_running_loop()
+            await asyncio.sleep(max(0.0, self._next_turn - loop.time()))
+            self._next_turn = loop.time() + self._commit_interval_s
 
     async def _commit(self, producer: AIOKafkaProducer, batch: list[_Pending]) -> None:
         now = asyncio.get_running_loop().time()

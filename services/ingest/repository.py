@@ -8,6 +8,10 @@ Kafka, not this store, is where an accepted response lives; so records are writt
 batches (one bulk write per flush), off the request's path. Until flushed, a record is answered
 from memory. A crash loses at most the unflushed records: a retry of one of those is then counted
 once all the same (downstream deduplicates by response id) but answered with a new receipt time.
+
+A respondent who brought no token (and no response id of their own) is new: their document is
+inserted, several times cheaper for the store than the conditional upsert a returning respondent
+needs. Should it exist after all (a retry racing the first attempt), the upsert is applied instead.
 """
 
 import asyncio
@@ -17,12 +21,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from pymongo import AsyncMongoClient, UpdateOne
+from pymongo import AsyncMongoClient, InsertOne, UpdateOne
+from pymongo.errors import BulkWriteError
 
 from shared.contracts import ResponseForm, ResponseSubmitted
 
 Document = dict[str, Any]
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+DUPLICATE_KEY = 11000
 
 
 @dataclass(frozen=True)
@@ -62,7 +68,8 @@ class MongoRespondentStore:
         self._max_batch = max_batch
         self._pending: dict[tuple[str, str], dict[str, StoredAnswer]] = {}
         self._writing: dict[tuple[str, str], dict[str, StoredAnswer]] = {}
-        self._queue: list[UpdateOne] = []
+        # Each write with the upsert that replaces it when an insert finds the document there.
+        self._queue: list[tuple[InsertOne[Document] | UpdateOne, UpdateOne]] = []
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -95,25 +102,28 @@ class MongoRespondentStore:
         """Remember the answer, and the form if it is the respondent's latest (written behind)."""
         stored_form = form.model_dump(mode="json", exclude={"response_id": True, "respondent": {"token", "email"}})
         latest = {"received_at": event.received_at, "response_id": event.response_id, "form": stored_form}
+        answer = {"received_at": event.received_at, "body_digest": body_digest}
         newer = {"$gt": [event.received_at, {"$ifNull": ["$latest.received_at", EPOCH]}]}
-        self._queue.append(
-            UpdateOne(
-                {"_id": _id(event.consultation_id, event.respondent_key)},
-                [
-                    {
-                        "$set": {
-                            "consultation_id": event.consultation_id,
-                            # Literal: respondents' free text must never be read as pipeline expressions.
-                            "latest": {"$cond": [newer, {"$literal": latest}, "$latest"]},
-                            f"answers.{event.response_id}": {
-                                "$literal": {"received_at": event.received_at, "body_digest": body_digest}
-                            },
-                        }
+        doc_id = _id(event.consultation_id, event.respondent_key)
+        upsert = UpdateOne(
+            {"_id": doc_id},
+            [
+                {
+                    "$set": {
+                        "consultation_id": event.consultation_id,
+                        # Literal: respondents' free text must never be read as pipeline expressions.
+                        "latest": {"$cond": [newer, {"$literal": latest}, "$latest"]},
+                        f"answers.{event.response_id}": {"$literal": answer},
                     }
-                ],
-                upsert=True,
-            )
+                }
+            ],
+            upsert=True,
         )
+        if form.respondent.token is None and form.response_id is None:
+            new = {"_id": doc_id, "consultation_id": event.consultation_id, "latest": latest}
+            self._queue.append((InsertOne(new | {"answers": {event.response_id: answer}}), upsert))
+        else:
+            self._queue.append((upsert, upsert))
         key = (event.consultation_id, event.respondent_key)
         self._pending.setdefault(key, {})[event.response_id] = StoredAnswer(event.received_at, body_digest)
         if len(self._queue) >= self._max_batch:
@@ -143,7 +153,7 @@ class MongoRespondentStore:
         for key, answers in pending.items():
             self._writing.setdefault(key, {}).update(answers)
         try:
-            await self._respondents.bulk_write(batch, ordered=True)
+            await self._write(batch)
         except Exception:
             self._queue = batch + self._queue
             for key, answers in pending.items():
@@ -156,6 +166,17 @@ class MongoRespondentStore:
                     written.pop(response_id, None)
                 if not written:
                     self._writing.pop(key, None)
+
+    async def _write(self, batch: list[tuple[InsertOne[Document] | UpdateOne, UpdateOne]]) -> None:
+        """One bulk write; the inserts that found their document there are applied as upserts. Every
+        write is idempotent and the upserts keep the newest form whatever their order: unordered."""
+        try:
+            await self._respondents.bulk_write([write for write, _ in batch], ordered=False)
+        except BulkWriteError as error:
+            failed = error.details.get("writeErrors", [])
+            if not failed or any(e.get("code") != DUPLICATE_KEY for e in failed):
+                raise
+            await self._respondents.bulk_write([batch[e["index"]][1] for e in failed], ordered=False)
 
     async def latest_form(self, consultation_id: str, respondent_key: str) -> dict[str, Any] | None:
         await self._flush()

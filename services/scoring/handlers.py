@@ -110,10 +110,13 @@ async def store_batch(
     """Plan against the stored ballots and exclusions and commit; re-plan when another writer got there first."""
     keys = {(s.response.consultation_id, s.response.respondent_key) for s in submissions}
     for attempt in range(MAX_CONFLICT_RETRIES):
-        # Read the guards first: a decision applied after this read moves them, and the write then aborts.
-        guards = await repository.exclusion_guards(key[0] for key in keys)
+        # The guards are read before the attribution: a decision applied after this read moves them, and the
+        # write then aborts. Decisions never write ballots, whose writes are guarded by their own versions:
+        # they are read at the same time as the guards, one round trip to the store fewer.
+        guards, stored = await asyncio.gather(
+            repository.exclusion_guards(key[0] for key in keys), repository.load_ballots(keys)
+        )
         excluded = await repository.load_attribution(keys) if any(guards.values()) else {}
-        stored = await repository.load_ballots(keys)
         plan = plan_batch(submissions, stored, excluded.keys())
         try:
             await repository.apply(plan, guards)

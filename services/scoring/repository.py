@@ -332,7 +332,8 @@ class MongoScoringRepository:
                 replaces += 1
                 ballot_ops.append(ReplaceOne({"_id": doc["_id"], "version": old.version}, doc))
         try:
-            result = await self._ballots.bulk_write(ballot_ops, ordered=True, session=session)
+            # Unordered: the inserts and the replaces go as two commands, not one per alternation.
+            result = await self._ballots.bulk_write(ballot_ops, ordered=False, session=session)
         except BulkWriteError as error:
             if any(e.get("code") == DUPLICATE_KEY for e in error.details.get("writeErrors", [])):
                 raise BallotConflict("a ballot was inserted concurrently") from error

@@ -2,12 +2,14 @@
 
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from faststream.kafka import KafkaBroker, KafkaPublishMessage
 from pydantic import BaseModel
 
 from services.backoffice.detection import DEFAULT_SETTINGS
 from shared.contracts import (
+    PRIVACY_NOTICE,
     ConsultationDefined,
     DatasetStatus,
     DatasetSummary,
@@ -19,6 +21,7 @@ from shared.contracts import (
     Priority,
     Profile,
     ResponseEnriched,
+    ResponseForm,
     ResponseSubmitted,
     Signal,
     Suggestion,
@@ -123,3 +126,13 @@ def key_of(message: BaseModel | bytes) -> bytes | None:
     if isinstance(response, ResponseSubmitted):
         return f"{response.consultation_id}:{response.respondent_key}".encode()
     return None
+
+
+def form(**fields: Any) -> ResponseForm:
+    """A valid web form or JSON body, as ingest's use case takes it: a journalist asking to open `d-closed`."""
+    body: dict[str, Any] = {
+        "respondent": {"profile": "journalist"},
+        "open_requests": [{"dataset_id": "d-closed", "priority": "essential"}],
+        "consent": {"accepted": True, "notice": PRIVACY_NOTICE},
+    }
+    return ResponseForm.model_validate(body | fields)

@@ -21,19 +21,18 @@ from services.ingest.web import web_router
 from services.scoring.handlers import ScoringMetrics, store_batch
 from shared.catalogue_view import CatalogueView
 from shared.contracts import (
-    PRIVACY_NOTICE,
     ConsultationDefined,
     DatasetCatalogued,
     DatasetRecord,
     DatasetStatus,
     DatasetSummary,
     ResponseEnriched,
-    ResponseForm,
     ResponseSubmitted,
 )
 from shared.http import install_problem_handlers
 from shared.kafka import StateView
 from shared.topics import CONSULTATIONS, RESPONSES_SUBMITTED
+from tests.service.builders import form
 from tests.service.fakes import (
     Clock,
     FakeMailer,
@@ -92,15 +91,6 @@ class Ingest:
 
     def outcome(self, name: str) -> float:
         return self.registry.get_sample_value("ingest_responses_total", {"outcome": name}) or 0.0
-
-
-def form(**fields: Any) -> ResponseForm:
-    body: dict[str, Any] = {
-        "respondent": {"profile": "journalist"},
-        "open_requests": [{"dataset_id": "d-closed", "priority": "essential"}],
-        "consent": {"accepted": True, "notice": PRIVACY_NOTICE},
-    }
-    return ResponseForm.model_validate(body | fields)
 
 
 async def test_an_accepted_response_is_in_kafka_once_with_a_token_and_remembered_for_replay() -> None:
