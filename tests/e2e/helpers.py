@@ -144,7 +144,11 @@ async def topic_messages(bootstrap: str, topic: str, keep: Callable[[Any], bool]
     )
     await consumer.start()
     try:
-        partitions = list(consumer.assignment())
+        # A topic created a moment ago may not be in the first metadata: its partitions come with a later one.
+        deadline = time.monotonic() + 15
+        while not (partitions := list(consumer.assignment())):
+            assert time.monotonic() < deadline, f"{topic}: no partition assigned in 15 s"
+            await asyncio.sleep(0.05)
         end = await consumer.end_offsets(partitions)
         found = []
         for tp in partitions:
