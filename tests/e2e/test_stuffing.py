@@ -5,8 +5,9 @@ staff exclude them (one through the page, without JavaScript, the rest by the AP
 ranking equals the honest-only computation while the raw one still shows the attacks; the published
 files carry `exclusions.csv`, the rule and the count set aside, and the audit matches.
 
-Time is compressed 60 times (an hour in a minute): the pipeline's detection windows are 10 s where the
-defaults are 10 minutes (`SETTINGS` in conftest), and the population is the benchmark's
+Time is compressed 60 times (an hour in a minute): the pipeline's detection windows are 10 s (15 s for
+the same answers, a margin for receipts straying from the schedule) where the defaults are 10 minutes
+(`SETTINGS` in conftest), and the population is the benchmark's
 (`benchmarks.stuffing_detection`), posted on that scale."""
 
 import asyncio
@@ -169,8 +170,8 @@ async def test_stuffing_is_flagged_set_aside_by_staff_and_published_raw_and_filt
         totals = Counter(who_of.values())
         caught = Counter(who_of[rid] for rid in flagged)
         shares = {who: caught[who] / totals[who] for who in totals}
-        assert shares["attack-a"] >= 0.95, shares
-        assert shares["attack-b"] >= 0.95, shares
+        assert shares["attack-a"] >= 0.95, (shares, lag(accepted, answers))
+        assert shares["attack-b"] >= 0.95, (shares, lag(accepted, answers))
         mixed = [
             (c["cluster_id"], c["signals"], c["networks"], Counter(who_of[rid] for rid in c["response_ids"]))
             for c in clusters
