@@ -106,10 +106,16 @@ class LogFollower:
     async def _fold_next(self, consumer: AIOKafkaConsumer) -> None:
         batches = await consumer.getmany(timeout_ms=500, max_records=5000)
         records = [Record(r.topic, r.partition, r.offset, r.key, r.value) for rs in batches.values() for r in rs]
-        if records:
-            # As scoring does: an early close committed before these responses is in the view when they
-            # are folded, so a response received after it is dropped here too.
-            await self._consultations_synced()
+        # As scoring does: an early close committed before these responses is in the view when they are
+        # folded, so a response received after it is dropped here too. Retried in place: the consumer has
+        # moved past these records, which must not be dropped.
+        while records:
+            try:
+                await self._consultations_synced()
+                break
+            except Exception:
+                self._logger.exception("catching the consultations view up failed; retrying")
+                await asyncio.sleep(1.0)
         folded = self.ledger.fold(records)
         # The position passes transaction markers and aborted records, which no record shows.
         for tp in consumer.assignment():
