@@ -72,6 +72,8 @@ class MongoRespondentStore:
         self._queue: list[tuple[InsertOne[Document] | UpdateOne, UpdateOne]] = []
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        # One flush at a time: a reader flushing first must wait for a write already under way.
+        self._flushing = asyncio.Lock()
 
     async def ping(self) -> None:
         await self._respondents.database.command("ping")
@@ -146,6 +148,12 @@ class MongoRespondentStore:
                 await asyncio.sleep(1.0)
 
     async def _flush(self) -> None:
+        """Write what is queued; return once everything queued before the call is written (a reader
+        such as `latest_form` must not read past a write the background task has under way)."""
+        async with self._flushing:
+            await self._flush_queued()
+
+    async def _flush_queued(self) -> None:
         if not self._queue:
             return
         batch, pending = self._queue, self._pending

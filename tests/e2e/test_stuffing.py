@@ -5,9 +5,8 @@ staff exclude them (one through the page, without JavaScript, the rest by the AP
 ranking equals the honest-only computation while the raw one still shows the attacks; the published
 files carry `exclusions.csv`, the rule and the count set aside, and the audit matches.
 
-Time is compressed 60 times (an hour in a minute): the pipeline's detection windows are 10 s (15 s for
-the same answers, a margin for receipts straying from the schedule) where the defaults are 10 minutes
-(`SETTINGS` in conftest), and the population is the benchmark's
+Time is compressed 60 times (an hour in a minute): the pipeline's detection windows are 10 s where the
+defaults are 10 minutes (`SETTINGS` in conftest), and the population is the benchmark's
 (`benchmarks.stuffing_detection`), posted on that scale."""
 
 import asyncio
