@@ -51,6 +51,9 @@ class ClustersPage(BaseModel):
     consultation_id: str
     settings: DetectionSettings
     decisions_open: bool = Field(description="Decisions are taken until the consultation closes.")
+    respondents: int = Field(
+        description="Respondents detection read: every counted respondent the workspace holds so far."
+    )
     excluded_respondents: int = Field(description="Respondents in the clusters excluded, as decided.")
     clusters: list[ClusterView]
 
@@ -105,7 +108,8 @@ class Exclusions:
     async def page(self, consultation_id: str) -> ClustersPage:
         consultation = self._consultations.get(consultation_id)
         assert consultation is not None
-        clusters = await self.detected(consultation_id)
+        respondents = await self._contributions.respondents(consultation_id)
+        clusters = detect(respondents, self.settings)
         views = [self._view(cluster, self.decision(consultation_id, cluster.cluster_id)) for cluster in clusters]
         seen = {c.cluster_id for c in clusters}
         for decided in self._decided(consultation_id):
@@ -118,6 +122,7 @@ class Exclusions:
             consultation_id=consultation_id,
             settings=self.settings,
             decisions_open=self.open_for_decisions(consultation),
+            respondents=len(respondents),
             excluded_respondents=len(excluded),
             clusters=views,
         )

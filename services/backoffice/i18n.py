@@ -269,6 +269,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "Formulaires trop rapides : {n} d'un même réseau en moins de {s} s",
         "Too-fast forms: {n} from one network in under {s} s",
     ),
+    "detection_read": (
+        "Détection sur {n} répondants comptés, reçus jusqu'ici",
+        "Detection over {n} counted respondents, received so far",
+    ),
     "excluded_now": ("Répondants écartés : {n}", "Respondents excluded: {n}"),
     "cluster": ("Grappe", "Cluster"),
     "signals": ("Signaux", "Signals"),
