@@ -240,23 +240,22 @@ class MongoContributionRepository:
                     upsert=True,
                 )
             )
-            # Conditional, should another writer have moved the respondent since the read above.
-            steps.append(
-                UpdateOne(
-                    {"_id": rid, "$or": [{"order": {"$exists": False}}, {"order": {"$lt": order}}]},
-                    {
-                        "$set": {
-                            "order": order,
-                            "profile": response.profile.value,
-                            "withdrawn": response.withdrawn,
-                            "response_id": response.response_id,
-                            "last_received_at": response.received_at,
-                            "fill_seconds": response.fill_seconds,
-                            "asks": sorted(asks_of(enriched)),
-                        }
-                    },
-                )
-            )
+            # Conditional, should another writer have moved the respondent since the read above: moved
+            # if it had no submission yet, or an earlier one. Two updates, not one with `$or`, which
+            # SecantusDB answers with a scan of the whole collection (50 s for 300 at 20,000 respondents).
+            move = {
+                "$set": {
+                    "order": order,
+                    "profile": response.profile.value,
+                    "withdrawn": response.withdrawn,
+                    "response_id": response.response_id,
+                    "last_received_at": response.received_at,
+                    "fill_seconds": response.fill_seconds,
+                    "asks": sorted(asks_of(enriched)),
+                }
+            }
+            steps.append(UpdateOne({"_id": rid, "order": {"$exists": False}}, move))
+            steps.append(UpdateOne({"_id": rid, "order": {"$lt": order}}, move))
         await self._respondents.bulk_write(steps, ordered=True)
         now_held = await self._orders(list(newer))
         writes: list[DeleteMany | ReplaceOne[Document]] = []
