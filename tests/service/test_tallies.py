@@ -159,7 +159,7 @@ async def test_an_unreadable_request_is_dead_lettered(scoring: Scoring) -> None:
 
 
 def pages(respondents: int) -> dict[RankingKind, RankingPage]:
-    method = RankingMethod(weights=DEFAULT_WEIGHTS, formula="f", tie_break="t")
+    method = RankingMethod(weights=dict(DEFAULT_WEIGHTS), formula="f", tie_break="t")
     return {
         kind: RankingPage(
             consultation_id="c1", kind=kind, as_of=None, respondents=respondents, total=0, offset=0, limit=0,
