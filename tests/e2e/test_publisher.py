@@ -162,7 +162,7 @@ async def test_one_publication_despite_a_sigkill_during_it_and_two_replicas(pipe
         service_env(
             pipeline.infra,
             18013,
-            SETTINGS | {"COD_INSTANCE": "publisher-b", "COD_SCORING_URL": pipeline.services["scoring"].url},
+            SETTINGS | {"COD_INSTANCE": "publisher-b"},
         ),
         pipeline.infra.root / "logs" / "publisher-b.log",
     )
