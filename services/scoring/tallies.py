@@ -67,11 +67,12 @@ class TallyReplier:
         watermark = {(p.topic, p.partition): p.offset for p in request.watermark}
         give_up = time.monotonic() + self._max_wait_s
         while True:
+            # An expired request is not answered: its close has stopped waiting (and asks again).
+            if self._clock() >= request.expires_at or time.monotonic() >= give_up or self._stopping.is_set():
+                return None
             committed = await self._committed()
             if watermark_reached(watermark, committed):
                 return committed
-            if self._clock() >= request.expires_at or time.monotonic() >= give_up or self._stopping.is_set():
-                return None
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), self._poll_s)
 

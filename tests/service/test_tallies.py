@@ -150,6 +150,13 @@ async def test_a_request_whose_watermark_is_not_reached_before_it_expires_gets_n
     assert scoring.outcome("expired") == 1
 
 
+async def test_an_expired_request_read_late_is_not_answered_even_at_the_watermark(scoring: Scoring) -> None:
+    scoring.progress.committed = dict(WATERMARK)
+    await scoring.broker.publish(request(expires_in_s=-1), TALLY_REQUESTS, key=b"c1")  # read after a restart
+    assert scoring.tallies() == []
+    assert (scoring.progress.reads, scoring.outcome("expired")) == (0, 1)
+
+
 async def test_an_unreadable_request_is_dead_lettered(scoring: Scoring) -> None:
     await scoring.broker.publish(b'{"consultation_id": "c1"}', TALLY_REQUESTS, key=b"c1")
     [dead] = scoring.publisher.events(DEAD_LETTERS, MessageDeadLettered)
