@@ -31,9 +31,11 @@ from shared.contracts import (
     ExclusionDecided,
     FollowUpRequested,
     MessageDeadLettered,
+    RankingsTallied,
     ResponseEnriched,
     ResponseSubmitted,
     ResultsPublished,
+    TallyRequested,
 )
 from shared.topics import (
     CATALOGUE_DATASETS,
@@ -48,6 +50,8 @@ from shared.topics import (
     RESPONSES_SUBMITTED,
     RESULTS_PUBLISHED,
     SCORING_GROUP,
+    TALLIES,
+    TALLY_REQUESTS,
     TopicSpec,
     topic_specs,
 )
@@ -207,6 +211,38 @@ FLOWS: tuple[Flow, ...] = (
             Operation("scoring", "receive", "Applies each decision to the rankings.", SCORING_GROUP),
             Operation("publisher", "receive", "Marks in its archive the respondents each decision sets aside."),
             *_reads_view("backoffice"),
+        ),
+    ),
+    Flow(
+        TALLY_REQUESTS,
+        TallyRequested,
+        "The publisher's requests, at a consultation's close, for scoring's filtered tallies once scoring has "
+        "committed up to the close's watermark; kept a day.",
+        "The consultation id.",
+        (
+            Operation("publisher", "send", "Asks for the tallies it checks the archive's rankings against."),
+            Operation(
+                "scoring",
+                "receive",
+                "Waits until its group has committed up to the watermark, then replies (nothing if it cannot "
+                "before the request expires).",
+                SCORING_GROUP,
+            ),
+        ),
+    ),
+    Flow(
+        TALLIES,
+        RankingsTallied,
+        "Scoring's replies: every ranking of a consultation, complete and filtered, without rank intervals; "
+        "gzip-compressed, kept a day.",
+        "The consultation id.",
+        (
+            Operation("scoring", "send", "Replies to each tally request once the watermark is committed."),
+            Operation(
+                "publisher",
+                "receive",
+                "Follows the topic from its end at start (no consumer group), keeping the replies to its own requests.",
+            ),
         ),
     ),
 )

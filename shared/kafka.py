@@ -5,7 +5,7 @@ import contextlib
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, Literal, Protocol, TypeVar
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -23,6 +23,7 @@ from shared.topics import MAX_MESSAGE_BYTES, TopicSpec, topic_specs
 
 Model = TypeVar("Model", bound=BaseModel)
 Result = TypeVar("Result")
+Compression = Literal["gzip", "snappy", "lz4", "zstd"]
 RETRY_BACKOFF_S = (0.1, 0.5, 1.0, 2.0, 5.0)
 # How long a batch subscriber's poll waits for records; FastStream also sleeps this long after an
 # empty poll, so it bounds the delay a record arriving on an idle topic waits (FastStream's is 200 ms).
@@ -30,9 +31,15 @@ BATCH_POLL_MS = 20
 
 
 def make_broker(
-    settings: ServiceSettings, registry: CollectorRegistry, service: str, request_timeout_ms: int = 40_000
+    settings: ServiceSettings,
+    registry: CollectorRegistry,
+    service: str,
+    request_timeout_ms: int = 40_000,
+    compression_type: Compression | None = None,
+    max_request_size: int = MAX_MESSAGE_BYTES,
 ) -> KafkaBroker:
-    """A broker whose publishes return only once every in-sync replica has the message."""
+    """A broker whose publishes return only once every in-sync replica has the message; `max_request_size`
+    bounds a message before compression."""
     client_id = f"{service}-{settings.instance}" if settings.instance else service
     return KafkaBroker(
         settings.kafka_bootstrap,
@@ -40,7 +47,8 @@ def make_broker(
         acks="all",
         enable_idempotence=True,
         request_timeout_ms=request_timeout_ms,
-        max_request_size=MAX_MESSAGE_BYTES,
+        compression_type=compression_type,
+        max_request_size=max_request_size,
         middlewares=[KafkaPrometheusMiddleware(registry=registry, app_name=service)],
         logger=logging.getLogger(f"{service}.broker"),
         graceful_timeout=15.0,
@@ -77,6 +85,17 @@ async def prepare_topics(settings: ServiceSettings, logger: logging.Logger) -> N
             settings.startup_timeout_s,
             logger,
         )
+
+
+async def committed_offsets(bootstrap: str, group: str) -> dict[tuple[str, int], int]:
+    """The offsets a consumer group has committed, by (topic, partition)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        offsets = await admin.list_consumer_group_offsets(group)
+    finally:
+        await admin.close()
+    return {(tp.topic, tp.partition): meta.offset for tp, meta in offsets.items() if meta.offset >= 0}
 
 
 BatchHandler = Callable[[Any], Awaitable[None]]

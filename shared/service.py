@@ -107,6 +107,11 @@ class Startup:
 
         return self.step(start, view.stop)
 
+    def caught_up(self) -> Self:
+        """Hold the start-up until every state view started so far has caught up: they read at once."""
+        views = list(self._views)
+        return self.step(lambda: asyncio.gather(*(view.ready.wait() for view in views)))
+
     def task(self, name: str, run: Callable[[], Coroutine[Any, Any, None]]) -> Self:
         """Run `run` in the background from this step on; cancel it at shutdown."""
         tasks: list[asyncio.Task[None]] = []

@@ -4,6 +4,7 @@ A breaking change to a message model is a new `.v<N+1>` topic; additive changes 
 """
 
 from dataclasses import dataclass, field
+from typing import Final
 
 CONSULTATIONS = "consultation.defined.v1"
 CATALOGUE_DATASETS = "catalogue.dataset.v1"
@@ -15,8 +16,14 @@ COMMITMENTS = "commitment.recorded.v1"
 EXCERPTS = "excerpt.approved.v1"
 FOLLOW_UPS = "followup.requested.v1"
 EXCLUSIONS = "exclusion.decided.v1"
+TALLY_REQUESTS = "tally.requested.v1"
+TALLIES = "rankings.tallied.v1"
 
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+# A tally is sent gzipped (about 15 times smaller), but the producer checks a message's size before
+# compressing it: 64 MB of JSON, some 75,000 ranking rows with every profile's breakdown.
+MAX_TALLY_BYTES = 64 * 1024 * 1024
+TALLY_COMPRESSION: Final = "gzip"
 
 
 @dataclass(frozen=True)
@@ -35,6 +42,8 @@ DAY_MS = 24 * 3600 * 1000
 # Answers are kept 13 months (396 days) by default, then deleted by Kafka; dead letters 30 days.
 RESPONSE_RETENTION_DAYS = 396
 DEAD_LETTER_RETENTION_DAYS = 30
+# A tally request and its reply are useless once the close that asked has stopped waiting.
+TALLY_RETENTION_DAYS = 1
 
 
 def topic_specs(response_retention_days: int = RESPONSE_RETENTION_DAYS) -> tuple[TopicSpec, ...]:
@@ -59,6 +68,13 @@ def topic_specs(response_retention_days: int = RESPONSE_RETENTION_DAYS) -> tuple
         TopicSpec(FOLLOW_UPS, partitions=1, compacted=True),
         # Staff's decision on each flagged cluster (the latest holds); scoring applies them.
         TopicSpec(EXCLUSIONS, partitions=1, compacted=True),
+        # The close's cross-check: the publisher asks scoring for its tallies, scoring replies (aggregates only).
+        TopicSpec(TALLY_REQUESTS, partitions=1, configs={"retention.ms": str(TALLY_RETENTION_DAYS * DAY_MS)}),
+        TopicSpec(
+            TALLIES,
+            partitions=1,
+            configs={"retention.ms": str(TALLY_RETENTION_DAYS * DAY_MS), "max.message.bytes": str(MAX_MESSAGE_BYTES)},
+        ),
     )
 
 

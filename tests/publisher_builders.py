@@ -234,7 +234,10 @@ class FakeScoring:
     def positions(self, topic: str) -> Offsets:
         return {(topic, 0): 10}
 
-    async def page(self, consultation_id: str, kind: RankingKind) -> RankingPage:
+    async def pages(self, consultation_id: str, watermark: Offsets) -> dict[RankingKind, RankingPage]:
+        return {kind: self.page(consultation_id, kind) for kind in RankingKind}
+
+    def page(self, consultation_id: str, kind: RankingKind) -> RankingPage:
         store = self.filtered if self.view is RankingView.FILTERED else self.store
         rows = store.stored_rows(kind)
         if kind is RankingKind.SUGGESTIONS:

@@ -121,7 +121,7 @@ def make_services(
     overrides: dict[str, str] | None = None,
 ) -> dict[str, ServiceProcess]:
     ports = ports or DEFAULT_PORTS
-    # Where each service reaches the others' APIs (the publisher reads scoring; the workspace calls all three).
+    # Where the workspace reaches the others' APIs (the services talk to each other only through Kafka).
     urls = {"ingest": "COD_INGEST_URL", "scoring": "COD_SCORING_URL", "publisher": "COD_PUBLISHER_URL"}
     extra = {variable: f"http://127.0.0.1:{ports[name]}" for name, variable in urls.items() if name in ports}
     if "ingest" in ports:

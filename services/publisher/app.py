@@ -1,15 +1,14 @@
-"""Wiring of the publisher: consultations, catalogue, commitments and excerpts views, closing loop,
-republishing, MongoDB, results API, public follow-up."""
+"""Wiring of the publisher: consultations, catalogue, commitments and excerpts views, closing loop (with
+scoring's tallies asked for over Kafka), republishing, MongoDB, results API, public follow-up."""
 
-import asyncio
 import logging
 from datetime import timedelta
 
 from fastapi import FastAPI
 
 from services.publisher.api import ResultsApi
-from services.publisher.closing import Closer, PublisherMetrics, ScoringClient, dataset_refs
-from services.publisher.kafka_io import KafkaProgress, LogFollower, ResultsEmitter
+from services.publisher.closing import Closer, PublisherMetrics, dataset_refs
+from services.publisher.kafka_io import KafkaProgress, LogFollower, ResultsEmitter, TallyChannel
 from services.publisher.ledger import Ledger
 from services.publisher.publications import Publications
 from services.publisher.report import ReportRenderer
@@ -39,7 +38,7 @@ def create_app(settings: PublisherSettings) -> FastAPI:
     consultations = StateView(settings.kafka_bootstrap, CONSULTATIONS, ConsultationDefined, logger)
     catalogue = CatalogueView(settings.kafka_bootstrap, logger)
     admin_token = settings.admin_token.get_secret_value()
-    scoring = ScoringClient(settings.scoring_url, admin_token)
+    tallies = TallyChannel(settings.kafka_bootstrap, settings.tally_timeout_s, logger)
     follower = LogFollower(settings.kafka_bootstrap, Ledger(consultations.get), registry, logger, consultations.sync)
     report = ReportRenderer()
     # The inputs' views report changes from their first record on; the republisher is built next.
@@ -48,7 +47,7 @@ def create_app(settings: PublisherSettings) -> FastAPI:
     closer = Closer(
         consultations.items,
         KafkaProgress(settings.kafka_bootstrap),
-        scoring,
+        tallies.client,
         follower.ledger,
         ResultsEmitter(settings.kafka_bootstrap, logger),
         repository,
@@ -64,18 +63,18 @@ def create_app(settings: PublisherSettings) -> FastAPI:
         min_cell=settings.min_cell,
         resamples=settings.bootstrap_resamples,
     )
-    views = (consultations, catalogue, inputs.commitments, inputs.excerpts)
     startup = (
         Startup(settings.startup_timeout_s, logger)
-        .step(lambda: prepare_topics(settings, logger), stop=scoring.aclose)
+        .step(lambda: prepare_topics(settings, logger))
         .retry("connect to MongoDB", repository.ensure_indexes, stop=mongo.close)
         .view("read consultations", consultations)
         .view("read the catalogue", catalogue)
         .view("read commitments", inputs.commitments)
         .view("read excerpts", inputs.excerpts)
         # The four views read at once, and all caught up before the closer and the republisher read them.
-        .step(lambda: asyncio.gather(*(view.ready.wait() for view in views)))
+        .caught_up()
         .retry("follow the archive's topics", follower.start, stop=follower.stop)
+        .retry("follow scoring's tallies", tallies.start, stop=tallies.stop)
         .step(lambda: republisher.catch_up(consultations.items))
         .task("closer", closer.run_forever)
         .task("lag", lambda: closer.measure_lag_forever(settings.lag_interval_s))

@@ -4,12 +4,14 @@ write the open-data files.
 The frozen rankings are the filtered ones: computed from the internal archive (every respondent's
 counted submission, which the publisher's `Ledger` folds from the log as the responses arrive, once it
 and scoring have read everything up to the watermark, every decision of staff on a flagged cluster
-included) without the respondents set aside, with the published method, and checked
-against scoring's own filtered tallies: two independent computations that must agree, in full detail,
-before anything is emitted; the clusters scoring says it set aside must count the respondents the
-ballots mark with them. The files are rendered from the public archive derived from the same ballots
-(see `archive`; it keeps everyone, each marked with their exclusion), whose rankings must count what
-the frozen ones do; the frozen results are stored with them, for staff.
+included) without the respondents set aside, with the published method, and checked against scoring's
+own filtered tallies, which scoring sends over Kafka in reply to a request carrying the watermark, once
+its consumer group has committed up to it (see `tallies`; the services talk only through Kafka): two
+independent computations that must agree, in full detail, before anything is emitted; the clusters
+scoring says it set aside must count the respondents the ballots mark with them. The files are rendered
+from the public archive derived from the same ballots (see `archive`; it keeps everyone, each marked
+with their exclusion), whose rankings must count what the frozen ones do; the frozen results are stored
+with them, for staff.
 """
 
 import asyncio
@@ -20,7 +22,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Protocol
 
-import httpx
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from services.publisher.archive import (
@@ -56,7 +57,6 @@ from shared.contracts import (
 )
 from shared.topics import CATALOGUE_GROUP, EXCLUSIONS, RESPONSES_ENRICHED, RESPONSES_SUBMITTED, SCORING_GROUP
 
-PAGE = 10_000
 MAX_RETRY_S = 60.0
 # Every response enriched and scored, and every decision of staff on a flagged cluster applied by scoring.
 PIPELINE = ((RESPONSES_SUBMITTED, CATALOGUE_GROUP), (RESPONSES_ENRICHED, SCORING_GROUP), (EXCLUSIONS, SCORING_GROUP))
@@ -73,8 +73,9 @@ class Emitter(Protocol):
 
 
 class Rankings(Protocol):
-    async def page(self, consultation_id: str, kind: RankingKind) -> RankingPage:
-        """A whole ranking, filtered (without the respondents set aside), as scoring tallied it."""
+    async def pages(self, consultation_id: str, watermark: Offsets) -> Mapping[RankingKind, RankingPage]:
+        """Every ranking whole, filtered (without the respondents set aside), as scoring tallied it once its
+        consumer group had committed up to `watermark`."""
         ...
 
 
@@ -92,40 +93,6 @@ class Archive(Protocol):
 
 class ResultsDisagree(Exception):
     """The rankings recomputed from the archive differ from scoring's tallies: nothing is published."""
-
-
-class ScoringClient:
-    """Reads scoring's complete rankings from its HTTP API, to check the archive's against them."""
-
-    def __init__(self, base_url: str, admin_token: str) -> None:
-        self._client = httpx.AsyncClient(base_url=base_url, timeout=120.0)
-        self._admin = {"Authorization": f"Bearer {admin_token}"}
-
-    async def page(self, consultation_id: str, kind: RankingKind) -> RankingPage:
-        items = []
-        offset = 0
-        while True:
-            response = await self._client.get(
-                f"/v1/consultations/{consultation_id}/rankings",
-                # The tallies only: a bootstrap over every ballot in scoring would take minutes at the close.
-                params={
-                    "kind": kind.value,
-                    "view": RankingView.FILTERED.value,
-                    "limit": PAGE,
-                    "offset": offset,
-                    "intervals": "false",
-                },
-                headers=self._admin,  # after the close, the live rankings are for staff only
-            )
-            response.raise_for_status()
-            page = RankingPage.model_validate_json(response.content)
-            items += page.items
-            offset += PAGE
-            if offset >= page.total:
-                return page.model_copy(update={"items": items, "offset": 0, "limit": len(items)})
-
-    async def aclose(self) -> None:
-        await self._client.aclose()
 
 
 class PublisherMetrics:
@@ -325,12 +292,15 @@ class Closer:
                 self._logger.exception("measuring consumer lag failed; retrying")
             await asyncio.sleep(interval_s)
 
-    async def wait_until_scored(self) -> None:
+    async def wait_until_scored(self) -> Offsets:
         """Every response in Kafka now has been enriched, every enriched one scored and folded into the
         archive, and every decision on a flagged cluster applied by both (an empty topic has nothing to
-        wait for)."""
+        wait for). Returns the watermark of scoring's topics."""
+        watermark: dict[tuple[str, int], int] = {}
         for topic, group in PIPELINE:
             end = await self._progress.end_offsets(topic)
+            if group == SCORING_GROUP:
+                watermark |= end
             # Polling another system's progress: there is no event to wait on.
             while True:
                 if caught_up(end, await self._progress.committed(group, topic)):
@@ -341,17 +311,19 @@ class Closer:
                 if caught_up(end, self._archive.positions(topic)):
                     break
                 await asyncio.sleep(0.05)
+        return watermark
 
     async def close(self, consultation: ConsultationDefined) -> ResultsPublished:
         cid = consultation.consultation_id
         with self._metrics.in_progress.track_inprogress():
             started = time.perf_counter()
-            await self.wait_until_scored()
+            watermark = await self.wait_until_scored()
             laps = {"watermark_s": time.perf_counter() - started}
             frozen_at = utc_now()
             ballots = await self._archive.ballots(cid)  # on the loop: the follower's task changes the archive
             exclusions = sorted(await self._archive.exclusions(cid), key=lambda e: e.cluster_id)
-            pages = {kind: await self._rankings.page(cid, kind) for kind in RankingKind}
+            pages = await self._rankings.pages(cid, watermark)
+            laps["tallies_s"] = time.perf_counter() - started - sum(laps.values())
             window = Consultation(cid, consultation.title, consultation.opens_at, consultation.closes_at, frozen_at)
             try:  # seconds for a large archive: not on the event loop
                 candidate, public_archive, method = await asyncio.to_thread(

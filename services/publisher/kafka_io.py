@@ -1,5 +1,5 @@
 """The publisher's Kafka side: pipeline progress (the watermark), the archive followed as it is written,
-and exactly-once emission.
+scoring's tallies asked for and their replies followed, and exactly-once emission.
 
 Emission uses a Kafka transaction whose `transactional.id` is derived from the consultation.
 Starting such a producer fences every earlier producer of the same id, aborting what it had not
@@ -14,13 +14,15 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient
 from prometheus_client import CollectorRegistry, Counter
+from pydantic import ValidationError
 
 from services.publisher.domain import Offsets
 from services.publisher.ledger import Ledger, Record
-from shared.contracts import ResultsPublished
-from shared.topics import EXCLUSIONS, MAX_MESSAGE_BYTES, RESPONSES_ENRICHED, RESULTS_PUBLISHED
+from services.publisher.tallies import TallyClient
+from shared.contracts import RankingsTallied, ResultsPublished, TallyRequested
+from shared.kafka import committed_offsets
+from shared.topics import EXCLUSIONS, MAX_MESSAGE_BYTES, RESPONSES_ENRICHED, RESULTS_PUBLISHED, TALLIES, TALLY_REQUESTS
 
 SCAN_TIMEOUT_S = 60.0
 
@@ -41,17 +43,8 @@ class KafkaProgress:
             await consumer.stop()
 
     async def committed(self, group: str, topic: str) -> Offsets:
-        admin = AIOKafkaAdminClient(bootstrap_servers=self._bootstrap)
-        await admin.start()
-        try:
-            offsets = await admin.list_consumer_group_offsets(group)
-        finally:
-            await admin.close()
-        return {
-            (tp.topic, tp.partition): meta.offset
-            for tp, meta in offsets.items()
-            if tp.topic == topic and meta.offset >= 0
-        }
+        offsets = await committed_offsets(self._bootstrap, group)
+        return {(t, partition): offset for (t, partition), offset in offsets.items() if t == topic}
 
 
 class LogFollower:
@@ -132,6 +125,76 @@ class LogFollower:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        if self._consumer:
+            await self._consumer.stop()
+
+
+class TallyChannel:
+    """Scoring's tallies over Kafka for `client` (the closer's `Rankings` port): sends its requests, and
+    follows the replies' topic (no consumer group) from its end offsets, sought at start: every reply to a
+    request sent after `start` lies past them, so none is missed, and none older is read. Each reply goes
+    to the client, which keeps those it waits for."""
+
+    def __init__(self, bootstrap: str, timeout_s: float, logger: logging.Logger) -> None:
+        self._bootstrap = bootstrap
+        self.client = TallyClient(self.send, timeout_s)
+        self._logger = logger
+        self._producer: AIOKafkaProducer | None = None
+        self._consumer: AIOKafkaConsumer | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        consumer = AIOKafkaConsumer(
+            TALLIES,
+            bootstrap_servers=self._bootstrap,
+            enable_auto_commit=False,
+            group_id=None,
+            auto_offset_reset="latest",
+            max_partition_fetch_bytes=MAX_MESSAGE_BYTES,
+        )
+        await consumer.start()
+        self._consumer = consumer
+        partitions = list(consumer.assignment())
+        if not partitions:
+            raise RuntimeError(f"topic {TALLIES} does not exist")
+        for tp, offset in (await consumer.end_offsets(partitions)).items():
+            consumer.seek(tp, offset)
+        producer = AIOKafkaProducer(bootstrap_servers=self._bootstrap, acks="all", enable_idempotence=True)
+        await producer.start()
+        self._producer = producer
+        self._task = asyncio.create_task(self._follow(consumer), name="tally-follower")
+
+    async def send(self, request: TallyRequested) -> None:
+        if self._producer is None:
+            raise RuntimeError("the tally channel is not started")
+        await self._producer.send_and_wait(
+            TALLY_REQUESTS, request.model_dump_json().encode(), key=request.consultation_id.encode()
+        )
+
+    async def _follow(self, consumer: AIOKafkaConsumer) -> None:
+        while True:
+            try:
+                batches = await consumer.getmany(timeout_ms=500)
+            except Exception:  # a broker outage: aiokafka reconnects; a close waiting meanwhile times out
+                self._logger.exception("following the tallies failed; retrying")
+                await asyncio.sleep(1.0)
+                continue
+            for record in (r for records in batches.values() for r in records):
+                try:
+                    reply = RankingsTallied.model_validate_json(record.value or b"")
+                except ValidationError as error:
+                    problem = {"offset": record.offset, "error": str(error)}
+                    self._logger.warning("unreadable tally ignored", extra=problem)
+                    continue
+                self.client.received(reply)
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._producer:
+            await self._producer.stop()
         if self._consumer:
             await self._consumer.stop()
 

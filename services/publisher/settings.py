@@ -6,8 +6,11 @@ from shared.settings import ServiceSettings
 class PublisherSettings(ServiceSettings):
     http_port: int = 8003
     mongo_database: str = "cod_publisher"
-    scoring_url: str = Field(
-        default="http://127.0.0.1:8002", description="Base URL of the scoring service's rankings API."
+    tally_timeout_s: float = Field(
+        default=60.0,
+        gt=0,
+        description="How long a close waits for scoring's reply to its tally request before it tries again "
+        "(with its back-off).",
     )
     poll_interval_s: float = Field(default=1.0, gt=0, description="How often closes are checked.")
     lag_interval_s: float = Field(default=15.0, gt=0, description="How often consumer lag is measured.")

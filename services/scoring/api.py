@@ -24,8 +24,8 @@ VIEW_DOC = (
     "By default filtered once a cluster of the consultation is excluded, else raw."
 )
 INTERVALS_DOC = (
-    "false: without the rank intervals (no bootstrap), as the publisher reads the tallies it checks its "
-    "archive against at the close."
+    "false: without the rank intervals (no bootstrap), as scoring reads the tallies it sends the publisher "
+    "at the close."
 )
 BALLOTS_PER_CHUNK = 1000
 KEEP_ALIVE_S = 15

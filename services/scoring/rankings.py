@@ -58,13 +58,14 @@ class LiveRankings:
         consultation_id: str,
         kind: RankingKind,
         profile: Profile | None,
-        limit: int,
+        limit: int | None,
         offset: int,
         view: RankingView | None,
         intervals: bool = True,
     ) -> tuple[RankingPage, int]:
-        """A page of a ranking, raw or filtered (by default filtered once a cluster is excluded), with
-        the revision it was read at; with the rank intervals unless `intervals` is false."""
+        """A page of a ranking (the whole of it from `offset` if `limit` is None), raw or filtered (by
+        default filtered once a cluster is excluded), with the revision it was read at; with the rank
+        intervals unless `intervals` is false."""
         self._known(consultation_id)
         totals = await self.repository.totals(consultation_id)
         if view is None:
@@ -75,6 +76,8 @@ class LiveRankings:
             rows = filtered(rows, await self.repository.excluded_rows(consultation_id, kind))
             respondents -= totals.excluded_respondents
         ranked = rank(kind, rows, self.weights, profile)
+        if limit is None:
+            limit = max(len(ranked) - offset, 0)
         items = with_catalogue(ranked[offset : offset + limit], self.dataset)
         bootstrap = None
         if intervals and profile is None:  # intervals resample the whole ranking, not one profile's part
@@ -94,6 +97,14 @@ class LiveRankings:
             excluded_respondents=totals.excluded_respondents,
         )
         return page, totals.revision
+
+    async def tallies(self, consultation_id: str) -> dict[RankingKind, RankingPage]:
+        """Every ranking whole and filtered, without rank intervals: what the publisher checks its archive
+        against at the close (a bootstrap over every ballot would take minutes there)."""
+        return {
+            kind: (await self.page(consultation_id, kind, None, None, 0, RankingView.FILTERED, intervals=False))[0]
+            for kind in RankingKind
+        }
 
     async def counted_ballots(self, consultation_id: str) -> AsyncIterator[CountedBallot]:
         """Every respondent's counted submission (none of those who withdrew), each naming the excluded

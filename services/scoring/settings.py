@@ -26,6 +26,12 @@ class ScoringSettings(ServiceSettings):
         description="Least seconds between two background computations of a consultation's live rank intervals; "
         "meanwhile the rankings are served at once with the latest intervals computed.",
     )
+    tally_wait_s: float = Field(
+        default=60.0,
+        gt=0,
+        description="Longest a tally request of the publisher waits for scoring's group to commit up to its "
+        "watermark (it also stops at the request's expiry); past it, no reply: the publisher asks again.",
+    )
     weights: dict[Priority, int] = Field(
         default={Priority.ESSENTIAL: 3, Priority.IMPORTANT: 2, Priority.USEFUL: 1},
         description='Weight of each priority in "to open", e.g. COD_WEIGHTS=\'{"essential": 3, '

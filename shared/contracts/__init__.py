@@ -56,6 +56,7 @@ from shared.contracts.rankings import (
 )
 from shared.contracts.responses import ResponseEnriched, ResponseSubmitted, SuggestionMatch
 from shared.contracts.results import ResultsPublished
+from shared.contracts.tallies import Position, RankingsTallied, TallyRequested
 
 __all__ = [
     "IMPROVEMENT_LABELS",
@@ -89,6 +90,7 @@ __all__ = [
     "OpenRequest",
     "OpenedAs",
     "PlatformFeedback",
+    "Position",
     "Priority",
     "Profile",
     "RankUncertainty",
@@ -97,6 +99,7 @@ __all__ = [
     "RankingPage",
     "RankingRow",
     "RankingView",
+    "RankingsTallied",
     "RespondentForm",
     "ResponseEnriched",
     "ResponseForm",
@@ -107,5 +110,6 @@ __all__ = [
     "Suggestion",
     "SuggestionMatch",
     "Tally",
+    "TallyRequested",
     "utc_now",
 ]

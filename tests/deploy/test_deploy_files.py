@@ -547,7 +547,6 @@ FLOWS = {
     *(("prometheus", name, port) for name, port in SERVICES.items()),
     *(("ingress-nginx", name, SERVICES[name]) for name in ("ingest", "publisher", "backoffice")),
     *(("backoffice", name, SERVICES[name]) for name in ("ingest", "scoring", "publisher")),
-    ("publisher", "scoring", SERVICES["scoring"]),
     # MongoDB and the SMTP relay may be anywhere: those rules name a port, not an address, so they
     # reach whatever listens on it outside the namespace (the services' pods admit neither port).
     *((name, peer, 27017) for name in SERVICES for peer in PEERS if peer != "kafka"),
@@ -683,7 +682,7 @@ def test_the_network_policy_checks_catch_a_broken_policy() -> None:
         named(r, "NetworkPolicy", "scoring")["spec"]["podSelector"]["matchLabels"]["app.kubernetes.io/name"] = "scorign"
 
     assert policy_problems(broken(typo)) == ["no policy of its own for scoring"]
-    assert "publisher → scoring:8002/TCP refused" in flow_problems(broken(typo))
+    assert "backoffice → scoring:8002/TCP refused" in flow_problems(broken(typo))
 
     def public(r: list[dict[str, Any]]) -> None:
         from_controller = copy.deepcopy(named(r, "NetworkPolicy", "publisher")["spec"]["ingress"][0])

@@ -1,5 +1,6 @@
 """The publisher on the real infrastructure: closing while scoring restarts, open-data files that
-validate, audit and identify no one, the embargo, and one publication despite SIGKILL and two replicas."""
+validate, audit and identify no one, the embargo, one publication despite SIGKILL and two replicas, and
+scoring killed when the close asks for its tallies."""
 
 import asyncio
 import csv
@@ -14,6 +15,7 @@ import httpx
 
 from deploy.local.processes import ServiceProcess, service_env
 from shared.contracts import utc_now
+from shared.topics import TALLIES, TALLY_REQUESTS
 from tests.e2e.anonymity import assert_nothing_identifies_anyone
 from tests.e2e.conftest import ADMIN_TOKEN, SETTINGS, Pipeline
 from tests.e2e.helpers import (
@@ -27,6 +29,7 @@ from tests.e2e.helpers import (
     random_body,
     results_messages,
     submit,
+    topic_messages,
 )
 from tests.e2e.truth import Accepted, expected_rankings, ranked
 
@@ -162,7 +165,7 @@ async def test_one_publication_despite_a_sigkill_during_it_and_two_replicas(pipe
         service_env(
             pipeline.infra,
             18013,
-            SETTINGS | {"COD_INSTANCE": "publisher-b", "COD_SCORING_URL": pipeline.services["scoring"].url},
+            SETTINGS | {"COD_INSTANCE": "publisher-b"},
         ),
         pipeline.infra.root / "logs" / "publisher-b.log",
     )
@@ -223,3 +226,59 @@ async def test_one_publication_despite_a_sigkill_during_it_and_two_replicas(pipe
             if not scoring.running():
                 scoring.start()
                 await asyncio.to_thread(scoring.wait_ready)
+
+
+async def test_scoring_killed_when_the_close_is_due_sends_its_tallies_once_back_and_the_results_are_exact(
+    pipeline: Pipeline,
+) -> None:
+    rng = random.Random(68)
+    to_open = [d["dataset_id"] for d in pipeline.datasets("not_open")]
+    to_improve = [d["dataset_id"] for d in pipeline.datasets("open")][:30]
+    cid = pipeline.open_consultation(seconds=3600)
+    scoring = pipeline.services["scoring"]
+    bootstrap = pipeline.infra.kafka_bootstrap
+    async with httpx.AsyncClient(base_url=pipeline.url("ingest"), timeout=30) as client:
+        accepted: list[Accepted] = []
+        for _ in range(150):
+            body = random_body(rng, to_open, to_improve)
+            answer = await submit(client, cid, body)
+            assert answer.status_code == 202, answer.text
+            reply = answer.json()
+            accepted.append(Accepted(body, reply["response_id"], reply["respondent_token"], reply["received_at"]))
+
+        async def all_scored() -> bool:
+            ranking = await client.get(
+                f"{pipeline.url('scoring')}/v1/consultations/{cid}/rankings", headers=pipeline.admin()
+            )
+            return ranking.status_code == 200 and ranking.json()["respondents"] == len(accepted)
+
+        # Everything is scored and committed: the watermark holds without scoring; only its tallies are missing.
+        await poll("every response scored", all_scored, deadline_s=60)
+        scoring.kill()
+        try:
+            closed = await client.post(f"/v1/consultations/{cid}/close", headers=pipeline.admin())
+            assert closed.status_code == 200
+
+            async def asked() -> list[dict[str, object]]:
+                return await topic_messages(bootstrap, TALLY_REQUESTS, lambda record: record.key == cid.encode())
+
+            await poll("the publisher asked scoring for its tallies", asked, deadline_s=60, interval_s=0.25)
+            unpublished = await client.get(
+                f"{pipeline.url('publisher')}/v1/consultations/{cid}/results", headers=pipeline.admin()
+            )
+            assert unpublished.status_code == 404, "no results without scoring's tallies"
+        finally:
+            scoring.start()
+            await asyncio.to_thread(scoring.wait_ready)
+
+        results = await published_results(client, pipeline, cid, deadline_s=120)
+        truth = expected_rankings(accepted, lambda title: SUGGESTIONS[title])
+        for kind in ("open", "improve", "suggestions"):
+            assert [(r["key"], r["score"], r["respondents"]) for r in results[kind]] == ranked(truth[kind]), kind
+        assert results["respondents"] == len({a.token for a in accepted}) == len(accepted)
+        assert len(await results_messages(bootstrap, cid)) == 1
+        # Scoring answered the request it read once back (or a retry of it), in the publisher's consultation.
+        replies = await topic_messages(bootstrap, TALLIES, lambda record: record.key == cid.encode())
+        requests = {r["event_id"] for r in await asked()}
+        assert replies, "scoring sent its tallies"
+        assert {r["request_id"] for r in replies} <= requests

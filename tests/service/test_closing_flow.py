@@ -21,9 +21,11 @@ from services.publisher.domain import Offsets
 from services.publisher.files import RESULTS_JSON
 from services.publisher.ledger import Ledger, Record
 from services.publisher.repository import Publication, StoredFile
-from services.scoring.domain import DEFAULT_WEIGHTS, filtered, method, rank
+from services.scoring.domain import DEFAULT_WEIGHTS
 from services.scoring.handlers import ScoringMetrics
 from services.scoring.handlers import build_router as scoring_router
+from services.scoring.intervals import LiveIntervals
+from services.scoring.rankings import LiveRankings
 from services.scoring.settings import ScoringSettings
 from shared.contracts import (
     DatasetRecord,
@@ -31,7 +33,6 @@ from shared.contracts import (
     Priority,
     RankingKind,
     RankingPage,
-    RankingView,
     ResultsPublished,
 )
 from shared.topics import DEAD_LETTERS, EXCLUSIONS, RESPONSES_ENRICHED, RESPONSES_SUBMITTED
@@ -58,31 +59,17 @@ class Forward(RecordingPublisher):
 
 
 class StoredRankings:
-    """The publisher's `Rankings` port answered from scoring's repository, as scoring's API answers it."""
+    """The publisher's `Rankings` port answered by scoring's read side on its repository, as scoring answers
+    a tally request; records the watermarks asked for."""
 
     def __init__(self, repository: InMemoryScoringRepository) -> None:
-        self.repository = repository
+        intervals = LiveIntervals(repository, DEFAULT_WEIGHTS, resamples=1)
+        self.live = LiveRankings(repository, {"c1": CONSULTATION}.get, lambda _: None, intervals, DEFAULT_WEIGHTS)
+        self.watermarks: list[Offsets] = []
 
-    async def page(self, consultation_id: str, kind: RankingKind) -> RankingPage:
-        totals = await self.repository.totals(consultation_id)
-        rows = filtered(
-            await self.repository.rows(consultation_id, kind),
-            await self.repository.excluded_rows(consultation_id, kind),
-        )
-        items = rank(kind, rows, DEFAULT_WEIGHTS)
-        return RankingPage(
-            consultation_id=consultation_id,
-            kind=kind,
-            as_of=totals.as_of,
-            respondents=totals.respondents - totals.excluded_respondents,
-            total=len(items),
-            offset=0,
-            limit=len(items),
-            method=method(DEFAULT_WEIGHTS),
-            items=items,
-            view=RankingView.FILTERED,
-            excluded_respondents=totals.excluded_respondents,
-        )
+    async def pages(self, consultation_id: str, watermark: Offsets) -> dict[RankingKind, RankingPage]:
+        self.watermarks.append(watermark)
+        return await self.live.tallies(consultation_id)
 
 
 class CaughtUp:
@@ -158,10 +145,11 @@ async def test_the_results_frozen_at_the_close_are_those_the_subscribers_counted
     archive.advance(RESPONSES_ENRICHED, 0, len(enriched))
     archive.advance(EXCLUSIONS, 0, 1)
     emitter, files = Emitter(), Files()
+    rankings = StoredRankings(scored)
     closer = Closer(
         {"c1": CONSULTATION},
         CaughtUp(),
-        StoredRankings(scored),
+        rankings,
         archive,
         emitter,
         files,
@@ -176,6 +164,8 @@ async def test_the_results_frozen_at_the_close_are_those_the_subscribers_counted
     results = await closer.close(CONSULTATION)
     again = await closer.close(CONSULTATION)  # another replica, or a restart
     assert [r.event_id for r in emitter.emitted] == [results.event_id] == [again.event_id]
+    # Scoring's tallies are asked for at the watermark of scoring's topics the close waited for.
+    assert rankings.watermarks == 2 * [{(RESPONSES_ENRICHED, 0): 1, (EXCLUSIONS, 0): 1}]
     assert (results.respondents, results.excluded_respondents) == (12, 0)
     scores = {row.key: row.score for row in results.open}
     # Weights 3, 2, 1: d0 had p0 (essential, amended away), p3, p6, p9; d2 gets p0's essential.

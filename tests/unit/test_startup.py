@@ -98,6 +98,21 @@ async def test_a_view_waited_for_within_a_time_limit_stops_the_start_up_when_it_
     assert log == ["start view"]
 
 
+async def test_caught_up_holds_the_start_up_until_every_view_started_before_it_has_caught_up() -> None:
+    log: list[str] = []
+    first, second = FakeView(log, "first"), FakeView(log, "second")
+    startup = (
+        Startup(5, LOGGER)
+        .view("read the first", first)
+        .view("read the second", second)
+        .caught_up()
+        .step(lambda: log.append(f"both ready: {first.ready.is_set() and second.ready.is_set()}"))
+    )
+    async with startup.lifespan(object()):
+        pass
+    assert log[:3] == ["start first", "start second", "both ready: True"]
+
+
 async def test_what_is_only_stopped_takes_its_place_in_the_shutdown() -> None:
     log: list[str] = []
 
