@@ -171,6 +171,23 @@ def dead_letter(service: str, record: ConsumerRecord[bytes, bytes], reason: str)
     )
 
 
+def log_reader(
+    bootstrap: str, *topics: str, start: Literal["earliest", "latest"] = "earliest", **options: Any
+) -> AIOKafkaConsumer:
+    """A consumer of committed records with no group, so every process reads the whole log for itself
+    (from its start, or from its end with `start="latest"`): the state views, the publisher's archive,
+    its tally replies and its results scan."""
+    return AIOKafkaConsumer(
+        *topics,
+        bootstrap_servers=bootstrap,
+        enable_auto_commit=False,
+        group_id=None,
+        auto_offset_reset=start,
+        isolation_level="read_committed",
+        **options,
+    )
+
+
 class StateView(Generic[Model]):
     """An in-memory table of a compacted topic, read from the beginning and then followed.
 
@@ -210,14 +227,7 @@ class StateView(Generic[Model]):
             self._on_change(key, value)
 
     async def start(self) -> None:
-        consumer = AIOKafkaConsumer(
-            self._topic,
-            bootstrap_servers=self._bootstrap,
-            enable_auto_commit=False,
-            group_id=None,
-            auto_offset_reset="earliest",
-            isolation_level="read_committed",
-        )
+        consumer = log_reader(self._bootstrap, self._topic)
         await consumer.start()
         partitions = sorted(consumer.assignment(), key=lambda tp: tp.partition)
         if not partitions:

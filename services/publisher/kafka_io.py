@@ -21,7 +21,7 @@ from services.publisher.domain import Offsets
 from services.publisher.ledger import Ledger, Record
 from services.publisher.tallies import TallyClient
 from shared.contracts import RankingsTallied, ResultsPublished, TallyRequested
-from shared.kafka import committed_offsets
+from shared.kafka import committed_offsets, log_reader
 from shared.topics import EXCLUSIONS, MAX_MESSAGE_BYTES, RESPONSES_ENRICHED, RESULTS_PUBLISHED, TALLIES, TALLY_REQUESTS
 
 SCAN_TIMEOUT_S = 60.0
@@ -75,15 +75,7 @@ class LogFollower:
         )
 
     async def start(self) -> None:
-        consumer = AIOKafkaConsumer(
-            RESPONSES_ENRICHED,
-            EXCLUSIONS,
-            bootstrap_servers=self._bootstrap,
-            enable_auto_commit=False,
-            group_id=None,
-            auto_offset_reset="earliest",
-            isolation_level="read_committed",
-        )
+        consumer = log_reader(self._bootstrap, RESPONSES_ENRICHED, EXCLUSIONS)
         await consumer.start()
         self._consumer = consumer
         self._task = asyncio.create_task(self._follow(consumer), name="archive-follower")
@@ -144,14 +136,7 @@ class TallyChannel:
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        consumer = AIOKafkaConsumer(
-            TALLIES,
-            bootstrap_servers=self._bootstrap,
-            enable_auto_commit=False,
-            group_id=None,
-            auto_offset_reset="latest",
-            max_partition_fetch_bytes=MAX_MESSAGE_BYTES,
-        )
+        consumer = log_reader(self._bootstrap, TALLIES, start="latest", max_partition_fetch_bytes=MAX_MESSAGE_BYTES)
         await consumer.start()
         self._consumer = consumer
         partitions = list(consumer.assignment())
@@ -230,14 +215,7 @@ class ResultsEmitter:
 
     async def find(self, consultation_id: str) -> ResultsPublished | None:
         """The committed results of a consultation in the results topic, if any."""
-        consumer = AIOKafkaConsumer(
-            RESULTS_PUBLISHED,
-            bootstrap_servers=self._bootstrap,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            isolation_level="read_committed",
-            max_partition_fetch_bytes=MAX_MESSAGE_BYTES,
-        )
+        consumer = log_reader(self._bootstrap, RESULTS_PUBLISHED, max_partition_fetch_bytes=MAX_MESSAGE_BYTES)
         await consumer.start()
         try:
             partitions = list(consumer.assignment())
