@@ -2,7 +2,7 @@
 
     uv run python -m benchmarks.ingest_throughput [--seconds 15] [--concurrency 32]
 
-Starts its own Kafka and SecantusDB (profile `bench`, ports 49092 / 47017), the catalogue (ingest
+Starts its own Kafka and SecantusDB (profile `bench`, ports 19192 / 17117), the catalogue (ingest
 checks responses against its state) and ingest, plus a bare endpoint of the same server stack;
 then drives each with the same POSTs for the same time with `wrk` (Debian package; a C client, so
 and prints both and their ratio. The machine is shared and noisy: read the ratio.
@@ -34,12 +34,13 @@ PORT_SHIFT = int(os.environ.get("COD_BENCH_PORT_SHIFT", "0"))
 
 
 def bench_infra() -> local_infra.Infra:
-    """Kafka and SecantusDB of the benchmarks: profile `bench`, ports 49092/49093/47017 (+ the shift)."""
+    """Kafka and SecantusDB of the benchmarks: profile `bench`, ports 19192/19193/17117 (+ the shift; below the
+    ephemeral range, as the tests' are)."""
     return local_infra.Infra(
         profile="bench",
-        kafka_port=49092 + PORT_SHIFT,
-        kafka_controller_port=49093 + PORT_SHIFT,
-        mongo_port=47017 + PORT_SHIFT,
+        kafka_port=19192 + PORT_SHIFT,
+        kafka_controller_port=19193 + PORT_SHIFT,
+        mongo_port=17117 + PORT_SHIFT,
     )
 
 
