@@ -30,6 +30,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -43,7 +44,7 @@ from deploy.local.infra import KAFKA_MARKER, MONGO_MARKER
 from deploy.local.infra import _read_pid as read_pid
 from deploy.local.processes import ServiceProcess, make_services
 from shared.kafka import ensure_topics
-from shared.topics import TopicSpec
+from shared.topics import RESPONSES_ENRICHED, RESPONSES_SUBMITTED, TopicSpec, topic_specs
 
 ADMIN = "bench-admin-token"
 PORTS = {"ingest": 18200, "catalogue": 18201, "scoring": 18202, "publisher": 18203, "bare": 18209}
@@ -181,13 +182,17 @@ async def freshness(
 
 @contextlib.contextmanager
 def bench_stack(
-    ingest_replicas: int = 1, overrides: dict[str, str] | None = None
+    ingest_replicas: int = 1, overrides: dict[str, str] | None = None, partitions: int | None = None
 ) -> Iterator[tuple[local_infra.Infra, dict[str, str], list[dict[str, Any]], dict[str, ServiceProcess]]]:
     """Fresh Kafka and SecantusDB (profile `bench`) and the four services (ingest `ingest_replicas` times,
     as `ingest`, `ingest-2`…); yields the infrastructure, the services' URLs, 1,000 varied response bodies
-    over the real catalogue and the processes. Stops it all after."""
+    over the real catalogue and the processes. With `partitions`, the two topics of responses are created
+    with that many before the services start (they keep topics that exist). Stops it all after."""
     infra = bench_infra()
     local_infra.up(infra, fresh=True)
+    if partitions:
+        answers = [s for s in topic_specs() if s.name in (RESPONSES_SUBMITTED, RESPONSES_ENRICHED)]
+        asyncio.run(ensure_topics(infra.kafka_bootstrap, [replace(s, partitions=partitions) for s in answers]))
     settings = {"COD_ADMIN_TOKEN": ADMIN, "COD_RATE_LIMIT_BURST": "100000000", "COD_LOG_LEVEL": LOG_LEVEL}
     settings |= overrides or {}
     services = make_services(infra, ports={k: v for k, v in PORTS.items() if k != "bare"}, overrides=settings)
@@ -281,7 +286,7 @@ def warm_up(infra: local_infra.Infra, urls: dict[str, str], bodies: list[dict[st
 
 def measure(args: Any) -> dict[str, float]:
     overrides = {"COD_COMMIT_LANES": str(args.lanes)} if args.lanes else {}
-    with bench_stack(args.ingest_replicas, overrides) as (infra, urls, bodies, processes):
+    with bench_stack(args.ingest_replicas, overrides, args.partitions) as (infra, urls, bodies, processes):
         ingest, scoring = urls["ingest"], urls["scoring"]
         size = len(json.dumps(bodies[0])) + 300  # about a ResponseSubmitted on the wire
         warm_up(infra, urls, bodies, args)
@@ -328,6 +333,9 @@ def main() -> int:
     parser.add_argument("--poll-ms", type=float, default=25.0, help="how often freshness reads the rankings")
     parser.add_argument("--lanes", type=int, default=0, help="ingest's COD_COMMIT_LANES (default: its own)")
     parser.add_argument("--ingest-replicas", type=int, default=1, help="ingest processes, the load shared out")
+    parser.add_argument(
+        "--partitions", type=int, default=0, help="partitions of the two topics of responses (default: 6)"
+    )
     parser.add_argument("--json", action="store_true", help="print every figure as one JSON object, last")
     args = parser.parse_args()
     m = measure(args)
